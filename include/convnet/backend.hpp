@@ -1,0 +1,192 @@
+// The Backend interface: every operation convnet computes, once per backend.
+//
+// Contract for every method (written once, here):
+// - Shapes, dtypes and devices were validated by the caller (convnet::ops); a
+//   backend trusts them. Use convnet::ops unless you are writing a backend test.
+// - Outputs are allocated by the caller; a backend never allocates in the hot path
+//   and writes every element of every output (tests poison outputs with NaN).
+// - `accumulate == true` adds into the output (cuDNN's beta = 1) instead of
+//   overwriting it, as parameter gradients need.
+// - All tensors are contiguous NCHW float32 unless stated; labels are int32.
+// - Nothing synchronises with the host: losses and counts are written to
+//   one-element tensors on the backend's device.
+// - Semantics follow PyTorch's defaults (see ../DESIGN.md): cross-correlation,
+//   max pooling's gradient goes to the first maximal element and NaN propagates,
+//   average pooling counts padding unless told otherwise, losses take the mean.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convnet/tensor.hpp"
+
+namespace convnet {
+
+struct Conv2dParams {
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int dilation_h = 1, dilation_w = 1;
+};
+
+enum class PoolMode {
+  Max,
+  AvgIncludePad,  // divisor counts padded cells (PyTorch count_include_pad=True, the default)
+  AvgExcludePad,  // divisor counts only cells inside the input
+};
+
+struct Pool2dParams {
+  PoolMode mode = PoolMode::Max;
+  int kernel_h = 2, kernel_w = 2;
+  int stride_h = 2, stride_w = 2;
+  int pad_h = 0, pad_w = 0;
+  bool ceil_mode = false;  // PyTorch's ceil_mode: round the output size up
+};
+
+enum class Activation { ReLU, LeakyReLU, Sigmoid, Tanh };
+
+// PyTorch's torch.optim.SGD semantics.
+struct SgdParams {
+  float momentum = 0.f;
+  float dampening = 0.f;
+  float weight_decay = 0.f;  // L2: grad += weight_decay * param
+  bool nesterov = false;
+};
+
+// PyTorch's torch.optim.Adam (decoupled = false) and AdamW (decoupled = true).
+struct AdamParams {
+  float beta1 = 0.9f, beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.f;
+  bool decoupled_weight_decay = false;
+};
+
+// Output extent of a convolution along one axis:
+// floor((in + 2*pad - dilation*(kernel-1) - 1) / stride) + 1.
+int64_t conv2d_output_size(int64_t in, int kernel, int stride, int pad, int dilation);
+// Output extent of pooling along one axis, PyTorch's rule (ceil_mode may add one
+// window, but never one that starts inside the right padding).
+int64_t pool2d_output_size(int64_t in, int kernel, int stride, int pad, bool ceil_mode);
+
+class Backend {
+ public:
+  enum class Kind { Cpu, Cuda, Cudnn };
+  virtual ~Backend() = default;
+  virtual Kind kind() const = 0;
+  // The device type whose tensors this backend computes on.
+  virtual Device::Type device_type() const = 0;
+
+  // ---- convolution: input [N,C,H,W], weight [K,C,R,S], bias [K], output [N,K,P,Q]
+  virtual void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                              const Conv2dParams& p, Tensor& output) = 0;
+  virtual void conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
+                                    const Conv2dParams& p, Tensor& grad_input) = 0;
+  virtual void conv2d_backward_filter(const Tensor& input, const Tensor& grad_output,
+                                      const Conv2dParams& p, Tensor& grad_weight,
+                                      bool accumulate) = 0;
+  // grad_bias[c] (+)= sum of grad_output over every dimension except 1.
+  // Serves conv ([N,K,P,Q]) and linear ([N,K]) alike.
+  virtual void bias_backward(const Tensor& grad_output, Tensor& grad_bias, bool accumulate) = 0;
+
+  // ---- pooling: input [N,C,H,W], output [N,C,P,Q]
+  // argmax (Max only, may be null): int32 [N,C,P,Q], the index h*W + w of the
+  // chosen element in its input plane; -1 when the window holds no input cell.
+  virtual void pool2d_forward(const Tensor& input, const Pool2dParams& p, Tensor& output,
+                              Tensor* argmax) = 0;
+  // grad_input is overwritten. For Max, argmax from pool2d_forward is used when
+  // given; otherwise the maximum is found again from input.
+  virtual void pool2d_backward(const Tensor& input, const Tensor& grad_output,
+                               const Tensor* argmax, const Pool2dParams& p,
+                               Tensor& grad_input) = 0;
+
+  // ---- pointwise activations (alpha: LeakyReLU's negative slope, ignored otherwise)
+  virtual void activation_forward(Activation a, float alpha, const Tensor& input,
+                                  Tensor& output) = 0;
+  // Uses input (ReLU, LeakyReLU) or output (Sigmoid, Tanh), like cuDNN.
+  virtual void activation_backward(Activation a, float alpha, const Tensor& input,
+                                   const Tensor& output, const Tensor& grad_output,
+                                   Tensor& grad_input) = 0;
+
+  // ---- softmax over dimension 1 for every sample and spatial position
+  // (cuDNN's CUDNN_SOFTMAX_MODE_CHANNEL; for [N,C] that is each row).
+  // log = true computes log-softmax. Both are computed stably (max subtracted).
+  virtual void softmax_forward(const Tensor& input, Tensor& output, bool log) = 0;
+  virtual void softmax_backward(const Tensor& output, const Tensor& grad_output,
+                                Tensor& grad_input, bool log) = 0;
+
+  // ---- linear: input [N,in], weight [out,in] (PyTorch's layout), bias [out], output [N,out]
+  virtual void linear_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                              Tensor& output) = 0;
+  virtual void linear_backward_data(const Tensor& grad_output, const Tensor& weight,
+                                    Tensor& grad_input) = 0;
+  virtual void linear_backward_weight(const Tensor& input, const Tensor& grad_output,
+                                      Tensor& grad_weight, bool accumulate) = 0;
+
+  // ---- losses: `loss` is a one-element tensor on the device, the mean over the
+  // batch (cross-entropy) or over all elements (MSE, BCE, hinge), as PyTorch does.
+  // Backward writes d(scale * loss)/d(prediction).
+  //
+  // Fused softmax + negative log-likelihood. logits [N,C], labels int32 [N] in
+  // [0, C); probs [N,C] receives softmax(logits) for the backward pass.
+  virtual void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
+                                             Tensor& loss, Tensor& probs) = 0;
+  // grad_logits = scale * (probs - onehot(labels)) / N
+  virtual void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels,
+                                              float scale, Tensor& grad_logits) = 0;
+  // mean((prediction - target)^2)
+  virtual void mse_forward(const Tensor& prediction, const Tensor& target, Tensor& loss) = 0;
+  virtual void mse_backward(const Tensor& prediction, const Tensor& target, float scale,
+                            Tensor& grad_prediction) = 0;
+  // mean(max(x,0) - x*t + log(1 + exp(-|x|))), targets t in [0, 1]
+  virtual void bce_with_logits_forward(const Tensor& logits, const Tensor& target,
+                                       Tensor& loss) = 0;
+  virtual void bce_with_logits_backward(const Tensor& logits, const Tensor& target, float scale,
+                                        Tensor& grad_logits) = 0;
+  // mean(max(0, margin - t*s)), targets t in {-1, +1}. margin = 0 is the
+  // perceptron criterion, margin = 1 the SVM hinge. At the kink the gradient is 0.
+  virtual void hinge_forward(const Tensor& scores, const Tensor& target, float margin,
+                             Tensor& loss) = 0;
+  virtual void hinge_backward(const Tensor& scores, const Tensor& target, float margin,
+                              float scale, Tensor& grad_scores) = 0;
+
+  // ---- dropout (inverted): mask[i] = (u_i >= p) / (1 - p), u_i = philox_uniform(seed, offset, i);
+  // output = input * mask. The same (seed, offset) gives the same mask on every backend.
+  virtual void dropout_forward(const Tensor& input, float p, uint64_t seed, uint64_t offset,
+                               Tensor& output, Tensor& mask) = 0;
+  virtual void dropout_backward(const Tensor& grad_output, const Tensor& mask,
+                                Tensor& grad_input) = 0;
+
+  // ---- elementwise (outputs may alias inputs)
+  virtual void fill(Tensor& output, float value) = 0;
+  virtual void add(const Tensor& a, const Tensor& b, Tensor& output) = 0;  // a + b
+  virtual void scale(const Tensor& input, float alpha, Tensor& output) = 0;  // alpha * input
+
+  // ---- metrics: correct[0] (+)= number of rows whose first maximal logit is the label.
+  // logits [N,C], labels int32 [N], correct int32 [1].
+  virtual void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct,
+                             bool accumulate) = 0;
+
+  // ---- optimizer updates, in place. `schedule` is a float32 [2] tensor on the
+  // device holding {learning rate, step} with step = 1 on the first update; it
+  // lives on the device so a captured CUDA graph can replay steps.
+  // momentum_buffer may be null when momentum == 0.
+  virtual void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,
+                          const SgdParams& p, const Tensor& schedule) = 0;
+  virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg,
+                           Tensor& exp_avg_sq, const AdamParams& p, const Tensor& schedule) = 0;
+};
+
+const char* backend_name(Backend::Kind kind);  // "cpu", "cuda", "cudnn"
+// Parses "cpu", "cuda" or "cudnn"; throws convnet::Error otherwise.
+Backend::Kind parse_backend_kind(const std::string& name);
+// True when this build has the backend and the machine can run it.
+bool backend_available(Backend::Kind kind);
+// Every available backend, the CPU reference first.
+std::vector<Backend::Kind> available_backends();
+// The process-wide instance; throws convnet::Error naming the reason when unavailable.
+Backend& get_backend(Backend::Kind kind);
+// The default for tensors on `device`: Cpu for the CPU; Cudnn when present, else Cuda, for a GPU.
+Backend::Kind default_backend(Device device);
+
+}  // namespace convnet

@@ -1,0 +1,105 @@
+// Optimizers with PyTorch's update rules (torch.optim.SGD, Adam, AdamW), so the
+// same hyperparameters give the same trajectory. Each update runs on the
+// parameters' device through the backend chosen for the optimizer; the learning
+// rate and step count live in a small device tensor (Backend's `schedule`).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "convnet/backend.hpp"
+#include "convnet/nn/layer.hpp"
+
+namespace convnet::nn {
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<Parameter*> params, float lr);
+  virtual ~Optimizer() = default;
+
+  // One update of every parameter from its grad.
+  void step();
+  void zero_grad();
+
+  float lr() const { return lr_; }
+  void set_lr(float lr) { lr_ = lr; }  // for schedules; takes effect at the next step
+  int64_t step_count() const { return step_; }
+  void set_backend(std::optional<Backend::Kind> kind) { backend_ = kind; }
+
+  // Per-parameter state tensors, named "<param>.<state>" (e.g. "0.weight.exp_avg"),
+  // for checkpoints. Created at the first step.
+  virtual std::vector<std::pair<std::string, Tensor*>> state() = 0;
+  // Restores the step count (the state tensors are restored through state()).
+  void set_step_count(int64_t step) { step_ = step; }
+
+ protected:
+  virtual void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) = 0;
+  const std::vector<Parameter*>& params() const { return params_; }
+
+ private:
+  std::vector<Parameter*> params_;
+  float lr_;
+  int64_t step_ = 0;
+  std::optional<Backend::Kind> backend_;
+  Tensor schedule_;  // {lr, step} on the parameters' device
+};
+
+struct SgdOptions {
+  float lr = 0.01f;
+  float momentum = 0.f;
+  float dampening = 0.f;
+  float weight_decay = 0.f;
+  bool nesterov = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Parameter*> params, SgdOptions options);
+  std::vector<std::pair<std::string, Tensor*>> state() override;
+
+ protected:
+  void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) override;
+
+ private:
+  SgdParams params_;
+  std::vector<Tensor> momentum_;
+};
+
+struct AdamOptions {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.f;  // L2 added to the gradient (torch.optim.Adam)
+};
+
+struct AdamWOptions {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 1e-2f;  // decoupled: param *= 1 - lr * weight_decay (torch.optim.AdamW)
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Parameter*> params, AdamOptions options);
+  std::vector<std::pair<std::string, Tensor*>> state() override;
+
+ protected:
+  Adam(std::vector<Parameter*> params, float lr, AdamParams p);
+  void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) override;
+
+ private:
+  AdamParams params_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_;
+};
+
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<Parameter*> params, AdamWOptions options);
+};
+
+}  // namespace convnet::nn

@@ -1,0 +1,84 @@
+// convnet::ops — one function per operation. Each validates shapes, dtypes and
+// devices once (throwing convnet::Error that names the op, the shapes and the
+// cause), allocates its outputs on the inputs' device and dispatches to a
+// Backend. Layers call these; they never call a backend directly.
+//
+// Every function takes the backend to run on; it must compute on the inputs'
+// device (the Cpu backend on CPU tensors, Cuda/Cudnn on CUDA tensors).
+#pragma once
+
+#include <cstdint>
+
+#include "convnet/backend.hpp"
+#include "convnet/tensor.hpp"
+
+namespace convnet::ops {
+
+// ---- convolution
+Tensor conv2d_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      const Conv2dParams& p);
+Tensor conv2d_backward_data(Backend& be, const Tensor& grad_output, const Tensor& weight,
+                            const Shape& input_shape, const Conv2dParams& p);
+void conv2d_backward_filter(Backend& be, const Tensor& input, const Tensor& grad_output,
+                            const Conv2dParams& p, Tensor& grad_weight, bool accumulate);
+void bias_backward(Backend& be, const Tensor& grad_output, Tensor& grad_bias, bool accumulate);
+
+// ---- pooling. For Max, *argmax (when given) receives the int32 indices for backward.
+Tensor pool2d_forward(Backend& be, const Tensor& input, const Pool2dParams& p,
+                      Tensor* argmax = nullptr);
+Tensor pool2d_backward(Backend& be, const Tensor& input, const Tensor& grad_output,
+                       const Tensor* argmax, const Pool2dParams& p);
+
+// ---- activations and softmax
+Tensor activation_forward(Backend& be, Activation a, float alpha, const Tensor& input);
+Tensor activation_backward(Backend& be, Activation a, float alpha, const Tensor& input,
+                           const Tensor& output, const Tensor& grad_output);
+Tensor softmax_forward(Backend& be, const Tensor& input, bool log = false);
+Tensor softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_output,
+                        bool log = false);
+
+// ---- linear
+Tensor linear_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias);
+Tensor linear_backward_data(Backend& be, const Tensor& grad_output, const Tensor& weight);
+void linear_backward_weight(Backend& be, const Tensor& input, const Tensor& grad_output,
+                            Tensor& grad_weight, bool accumulate);
+
+// ---- losses: return a one-element tensor on the inputs' device.
+// Cross-entropy validates label values on the CPU backend (GPU backends flag them
+// without synchronising, see their docs). *probs receives the softmax for backward.
+Tensor softmax_cross_entropy_forward(Backend& be, const Tensor& logits, const Tensor& labels,
+                                     Tensor& probs);
+Tensor softmax_cross_entropy_backward(Backend& be, const Tensor& probs, const Tensor& labels,
+                                      float scale = 1.f);
+Tensor mse_forward(Backend& be, const Tensor& prediction, const Tensor& target);
+Tensor mse_backward(Backend& be, const Tensor& prediction, const Tensor& target,
+                    float scale = 1.f);
+Tensor bce_with_logits_forward(Backend& be, const Tensor& logits, const Tensor& target);
+Tensor bce_with_logits_backward(Backend& be, const Tensor& logits, const Tensor& target,
+                                float scale = 1.f);
+Tensor hinge_forward(Backend& be, const Tensor& scores, const Tensor& target, float margin);
+Tensor hinge_backward(Backend& be, const Tensor& scores, const Tensor& target, float margin,
+                      float scale = 1.f);
+
+// ---- dropout: *mask receives the scaled keep-mask for backward. 0 <= p < 1.
+Tensor dropout_forward(Backend& be, const Tensor& input, float p, uint64_t seed, uint64_t offset,
+                       Tensor& mask);
+Tensor dropout_backward(Backend& be, const Tensor& grad_output, const Tensor& mask);
+
+// ---- elementwise
+void fill(Backend& be, Tensor& output, float value);
+Tensor add(Backend& be, const Tensor& a, const Tensor& b);
+void add_(Backend& be, Tensor& a, const Tensor& b);  // a += b
+Tensor scale(Backend& be, const Tensor& input, float alpha);
+
+// ---- metrics: *correct is an int32 [1] tensor on the logits' device.
+void count_correct(Backend& be, const Tensor& logits, const Tensor& labels, Tensor& correct,
+                   bool accumulate);
+
+// ---- optimizer updates (see Backend for the schedule tensor)
+void sgd_update(Backend& be, Tensor& param, const Tensor& grad, Tensor* momentum_buffer,
+                const SgdParams& p, const Tensor& schedule);
+void adam_update(Backend& be, Tensor& param, const Tensor& grad, Tensor& exp_avg,
+                 Tensor& exp_avg_sq, const AdamParams& p, const Tensor& schedule);
+
+}  // namespace convnet::ops

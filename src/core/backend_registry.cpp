@@ -1,0 +1,78 @@
+// The one place that decides which backends exist and which one runs by default.
+//
+// Fallback rules (printed by Sequential::summary so users can see them):
+// - CPU tensors run on the Cpu backend.
+// - CUDA tensors run on Cudnn when this build has it and a GPU is present,
+//   otherwise on Cuda (our kernels). Cudnn itself hands the operations cuDNN
+//   lacks (losses, optimizers, dropout, ...) to the Cuda backend.
+#include <memory>
+#include <mutex>
+
+#include "convnet/backend.hpp"
+#include "core/cuda_hooks.hpp"
+#include "cpu/cpu_backend.hpp"
+
+namespace convnet {
+
+const char* backend_name(Backend::Kind kind) {
+  switch (kind) {
+    case Backend::Kind::Cpu: return "cpu";
+    case Backend::Kind::Cuda: return "cuda";
+    case Backend::Kind::Cudnn: return "cudnn";
+  }
+  return "?";
+}
+
+Backend::Kind parse_backend_kind(const std::string& name) {
+  if (name == "cpu") return Backend::Kind::Cpu;
+  if (name == "cuda") return Backend::Kind::Cuda;
+  if (name == "cudnn") return Backend::Kind::Cudnn;
+  CONVNET_FAIL("unknown backend \"", name, "\": expected cpu, cuda or cudnn");
+}
+
+namespace {
+// Why `kind` cannot run here, or "" when it can.
+std::string unavailable_because(Backend::Kind kind) {
+  if (kind == Backend::Kind::Cpu) return "";
+  if (!cuda_hooks::compiled()) return "convnet was built without CUDA";
+  if (cuda_hooks::device_count() == 0) return cuda_hooks::unavailable_reason();
+  // The GPU backends register here when they land (see the CUDA and cuDNN issues).
+  return std::string("the ") + backend_name(kind) + " backend is not part of this build yet";
+}
+}  // namespace
+
+bool backend_available(Backend::Kind kind) { return unavailable_because(kind).empty(); }
+
+std::vector<Backend::Kind> available_backends() {
+  std::vector<Backend::Kind> kinds;
+  for (Backend::Kind k : {Backend::Kind::Cpu, Backend::Kind::Cuda, Backend::Kind::Cudnn})
+    if (backend_available(k)) kinds.push_back(k);
+  return kinds;
+}
+
+Backend& get_backend(Backend::Kind kind) {
+  if (kind == Backend::Kind::Cpu) {
+    static cpu::CpuBackend cpu_backend;
+    return cpu_backend;
+  }
+  CONVNET_FAIL("backend ", backend_name(kind), " is unavailable: ", unavailable_because(kind));
+}
+
+Backend::Kind default_backend(Device device) {
+  if (device.is_cpu()) return Backend::Kind::Cpu;
+  return backend_available(Backend::Kind::Cudnn) ? Backend::Kind::Cudnn : Backend::Kind::Cuda;
+}
+
+int64_t conv2d_output_size(int64_t in, int kernel, int stride, int pad, int dilation) {
+  return (in + 2 * pad - static_cast<int64_t>(dilation) * (kernel - 1) - 1) / stride + 1;
+}
+
+int64_t pool2d_output_size(int64_t in, int kernel, int stride, int pad, bool ceil_mode) {
+  const int64_t span = in + 2 * pad - kernel;
+  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  // PyTorch: the last window must start inside the input or the left padding.
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+}  // namespace convnet

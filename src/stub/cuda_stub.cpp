@@ -1,0 +1,20 @@
+// The CUDA hooks of a CPU-only build: every use of a CUDA device is a clear error.
+#include "core/cuda_hooks.hpp"
+
+namespace convnet::cuda_hooks {
+namespace {
+[[noreturn]] void no_cuda(const char* what) {
+  CONVNET_FAIL(what, ": convnet was built without CUDA (CONVNET_CUDA=OFF, or nvcc/cuBLAS/cuDNN "
+               "not found at configure time); rebuild with CUDA to use Device::cuda()");
+}
+}  // namespace
+
+bool compiled() { return false; }
+int device_count() { return 0; }
+std::string unavailable_reason() { return "convnet was built without CUDA"; }
+void* allocate(int, size_t) { no_cuda("allocate CUDA tensor"); }
+void release(int, void*, size_t) {}
+void copy(void*, Device, const void*, Device, size_t) { no_cuda("copy to/from CUDA tensor"); }
+void fill(int, void*, DType, int64_t, float) { no_cuda("fill CUDA tensor"); }
+
+}  // namespace convnet::cuda_hooks
