@@ -151,7 +151,8 @@ class Backend {
                               float scale, Tensor& grad_scores) = 0;
 
   // ---- dropout (inverted): mask[i] = (u_i >= p) / (1 - p), u_i = philox_uniform(seed, offset, i);
-  // output = input * mask. The same (seed, offset) gives the same mask on every backend.
+  // output = input * mask; mask is f32 of the input's shape. The same (seed, offset)
+  // gives the same mask on every backend.
   virtual void dropout_forward(const Tensor& input, float p, uint64_t seed, uint64_t offset,
                                Tensor& output, Tensor& mask) = 0;
   virtual void dropout_backward(const Tensor& grad_output, const Tensor& mask,
@@ -169,7 +170,8 @@ class Backend {
 
   // ---- optimizer updates, in place. `schedule` is a float32 [2] tensor on the
   // device holding {learning rate, step} with step = 1 on the first update; it
-  // lives on the device so a captured CUDA graph can replay steps.
+  // lives on the device so a captured CUDA graph can replay steps. The step is a
+  // float: exact to 2^24 (16.7M) steps. SGD starts its momentum buffer at step 1.
   // momentum_buffer may be null when momentum == 0.
   virtual void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,
                           const SgdParams& p, const Tensor& schedule) = 0;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what convnet builds with, from Debian's packages, when it is missing.
+# The CUDA toolkit (nvcc, cuBLAS, cuDNN) is optional and not installed here:
+# without it convnet builds CPU-only.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libopenblas-dev        # BLAS for the CPU backend's GEMMs
+  libgtest-dev           # tests
+  libbenchmark-dev       # bench/
+  libcli11-dev           # command lines of the examples
+  nlohmann-json3-dev     # JSON (checkpoint headers)
+  zlib1g-dev             # .gz data files
+  python3-sklearn        # the digits (and Iris) data sets the examples use
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install_deps: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install_deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command: builds convnet and runs the whole test suite, first
+# with the CUDA parts (when nvcc, cuBLAS and cuDNN are present; GPU tests skip
+# with a reason when there is no GPU), then as a CPU-only build (CONVNET_CUDA=OFF).
+# --quick runs only the first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh
+
+run_suite() {
+  local build_dir=$1 cuda=$2
+  echo "== build ($build_dir, CONVNET_CUDA=$cuda)"
+  BUILD_DIR=$build_dir CONVNET_CUDA=$cuda bash scripts/build.sh
+  echo "== test ($build_dir)"
+  ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900
+}
+
+start=$SECONDS
+run_suite build AUTO
+if [[ "${1:-}" != "--quick" ]]; then
+  run_suite build-cpu-only OFF
+fi
+echo "== all tests passed in $((SECONDS - start)) s"

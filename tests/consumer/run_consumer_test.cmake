@@ -1,0 +1,25 @@
+# ctest driver: stage an install of convnet, build tests/consumer against it, run it.
+foreach(var CONVNET_BINARY_DIR CONSUMER_SOURCE_DIR WORK_DIR)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "${var} is not set")
+  endif()
+endforeach()
+if(NOT CONFIG)
+  set(CONFIG Release)
+endif()
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(prefix "${WORK_DIR}/stage")
+
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message("${out}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${rc}):\n${err}")
+  endif()
+endfunction()
+
+run_step("install" ${CMAKE_COMMAND} --install "${CONVNET_BINARY_DIR}" --prefix "${prefix}" --config ${CONFIG})
+run_step("configure consumer" ${CMAKE_COMMAND} -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/build"
+  -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=${CONFIG})
+run_step("build consumer" ${CMAKE_COMMAND} --build "${WORK_DIR}/build" --config ${CONFIG})
+run_step("run consumer" "${WORK_DIR}/build/consumer")

@@ -1,0 +1,55 @@
+// The parity harness: a table of operations, each run on every available backend
+// on fresh random inputs with NaN-poisoned outputs, compared with the CPU result.
+//
+// A case draws its inputs on the host from a seed (so every backend sees the same
+// values), moves them to the backend's device, calls the Backend method directly
+// (ops:: would allocate unpoisoned outputs) and returns its outputs. A GPU
+// backend joins by being available: available_backends() lists it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "convnet/convnet.hpp"
+
+namespace convnet::parity {
+
+// Draws inputs for one run: the same seed gives the same values on every device.
+class Inputs {
+ public:
+  Inputs(Device device, uint64_t seed) : device_(device), seed_(seed) {}
+  Device device() const { return device_; }
+  Tensor randn(const Shape& shape, float stddev = 1.f) {
+    return Tensor::randn(shape, Device::cpu(), next(), 0.f, stddev).to(device_);
+  }
+  Tensor rand(const Shape& shape, float low, float high) {
+    return Tensor::rand(shape, Device::cpu(), next(), low, high).to(device_);
+  }
+  // Values on a coarse grid, so max pooling meets ties.
+  Tensor quantized(const Shape& shape, int levels);
+  Tensor labels(int64_t n, int64_t classes);
+  // Output buffers: NaN (f32) or a sentinel (i32) everywhere, so unwritten elements fail.
+  Tensor poisoned(const Shape& shape, DType dtype = DType::F32);
+
+ private:
+  uint64_t next() { return seed_ * 1000003ull + counter_++; }
+  Device device_;
+  uint64_t seed_;
+  uint64_t counter_ = 0;
+};
+
+struct Tolerance {
+  double relative = 1e-5;  // norm-wise ||out - ref|| / ||ref|| for f32; i32 must match exactly
+};
+
+struct ParityCase {
+  std::string name;  // "conv2d_forward/n2_c3_7x5_k4_r3_s2_p1"
+  std::function<std::vector<Tensor>(Backend&, Inputs&)> run;
+  Tolerance tolerance;
+};
+
+// Every case of every operation family.
+std::vector<ParityCase> all_parity_cases();
+
+}  // namespace convnet::parity

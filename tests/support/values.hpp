@@ -1,0 +1,51 @@
+// Small helpers for tests that compare a tensor with hand-computed values.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "convnet/convnet.hpp"
+
+namespace convnet::test {
+
+// Every element of `actual` within abs_tol + rel_tol * |expected| of `expected`
+// (NaN expected only where NaN is expected). Names the first mismatch.
+inline ::testing::AssertionResult values_near(const Tensor& actual,
+                                              const std::vector<float>& expected,
+                                              double rel_tol = 1e-6, double abs_tol = 1e-6) {
+  if (actual.numel() != static_cast<int64_t>(expected.size()))
+    return ::testing::AssertionFailure() << actual.str() << " has " << actual.numel()
+                                         << " elements, expected " << expected.size();
+  const std::vector<float> got = actual.to_vector<float>();
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double a = got[i], e = expected[i];
+    const bool ok = std::isnan(e) ? std::isnan(a)
+                                  : (std::fabs(a - e) <= abs_tol + rel_tol * std::fabs(e));
+    if (!ok) {
+      std::ostringstream os;
+      os << actual.str() << ": element " << i << " is " << a << ", expected " << e
+         << "\n  got:      ";
+      for (float v : got) os << v << " ";
+      os << "\n  expected: ";
+      for (float v : expected) os << v << " ";
+      return ::testing::AssertionFailure() << os.str();
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+inline std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace convnet::test
