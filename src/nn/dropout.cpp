@@ -12,7 +12,7 @@ Dropout::Dropout(float p, uint64_t seed) : p_(p), seed_(seed != 0 ? seed : next_
 
 Tensor Dropout::forward(const Tensor& input, Mode mode) {
   if (mode == Mode::Eval || p_ == 0.f) {
-    last_was_train_ = false;
+    last_ = Last::Identity;
     mask_ = Tensor();
     return input;
   }
@@ -21,14 +21,13 @@ Tensor Dropout::forward(const Tensor& input, Mode mode) {
   // the backend, so a captured step could replay it.
   Tensor output = ops::dropout_forward(be, input, p_, seed_, offset_, mask_);
   ++offset_;
-  last_was_train_ = true;
+  last_ = Last::Masked;
   return output;
 }
 
 Tensor Dropout::backward(const Tensor& grad_output) {
-  if (!last_was_train_) return grad_output;  // identity forward: identity backward
-  CONVNET_CHECK(mask_.defined(), name(),
-                ": backward called without a preceding forward (the mask was dropped by to())");
+  CONVNET_CHECK(last_ != Last::None, name(), ": backward called without a preceding forward");
+  if (last_ == Last::Identity) return grad_output;  // identity forward: identity backward
   Backend& be = backend_for(grad_output.device());
   return ops::dropout_backward(be, grad_output, mask_);
 }

@@ -26,6 +26,7 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   // PyTorch's state_dict keys: "<index>.<name>", nested sequentials nest the prefix.
   const std::string prefix = std::to_string(layers_.size()) + ".";
   for (Parameter* p : layer->parameters()) p->name = prefix + p->name;
+  if (backend_choice()) layer->set_backend(backend_choice());  // a model-wide choice covers later layers
   layers_.push_back(std::move(layer));
   return *this;
 }

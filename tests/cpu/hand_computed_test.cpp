@@ -80,10 +80,12 @@ TEST(HandComputed, Conv2dForwardDilation) {
 
 // Two input and two output channels (confirmed with the Python loop):
 // x channel 0 = 1..9, channel 1 = 4.5, 4, ..., 0.5; w[k][c] below; bias {1, -1}.
+// clang-format off
 const std::vector<float> kTwoChannelX = {1, 2, 3, 4, 5, 6, 7, 8, 9,
                                          4.5f, 4, 3.5f, 3, 2.5f, 2, 1.5f, 1, 0.5f};
-const std::vector<float> kTwoChannelW = {1, 0, -1, 2,   0.5f, -0.5f, 1, 0,
-                                         -1, 1, 0, 0.25f, 2, 0, 1, -1};
+const std::vector<float> kTwoChannelW = {1, 0, -1, 2,      0.5f, -0.5f, 1, 0,   // filter 0: c0, c1
+                                         -1, 1, 0, 0.25f,  2, 0, 1, -1};        // filter 1: c0, c1
+// clang-format on
 
 TEST(HandComputed, Conv2dForwardTwoChannels) {
   const Tensor x = Tensor::from_vector(kTwoChannelX, {1, 2, 3, 3});
@@ -131,15 +133,15 @@ TEST(HandComputed, Conv2dBackwardTwoChannels) {
   const Conv2dParams p = conv_params(1, 0, 1);
   const Tensor x = Tensor::from_vector(kTwoChannelX, {1, 2, 3, 3});
   const Tensor w = Tensor::from_vector(kTwoChannelW, {2, 2, 2, 2});
-  const Tensor dy = Tensor::from_vector(std::vector<float>{1, -1, 0.5f, 2, 0, 1, -2, 0.5f},
-                                        {1, 2, 2, 2});
+  const Tensor dy =
+      Tensor::from_vector(std::vector<float>{1, -1, 0.5f, 2, 0, 1, -2, 0.5f}, {1, 2, 2, 2});
   EXPECT_TRUE(values_near(ops::conv2d_backward_data(cpu(), dy, w, x.shape(), p),
-                          {1.f, -2.f, 1.f, 1.5f, 2.5f, -1.25f, -0.5f, -1.5f, 4.125f,
-                           0.5f, 1.f, 0.5f, -2.75f, 1.75f, -2.f, -1.5f, 4.5f, -0.5f}));
+                          {1.f, -2.f, 1.f, 1.5f, 2.5f, -1.25f, -0.5f, -1.5f, 4.125f, 0.5f, 1.f,
+                           0.5f, -2.75f, 1.75f, -2.f, -1.5f, 4.5f, -0.5f}));
   Tensor dw = Tensor::zeros(w.shape());
   ops::conv2d_backward_filter(cpu(), x, dy, p, dw, false);
-  EXPECT_TRUE(values_near(dw, {11.f, 13.5f, 18.5f, 21.f, 7.f, 5.75f, 3.25f, 2.f,
-                               -3.5f, -4.f, -5.f, -5.5f, -0.75f, -0.5f, 0.f, 0.25f}));
+  EXPECT_TRUE(values_near(dw, {11.f, 13.5f, 18.5f, 21.f, 7.f, 5.75f, 3.25f, 2.f, -3.5f, -4.f, -5.f,
+                               -5.5f, -0.75f, -0.5f, 0.f, 0.25f}));
   Tensor db = Tensor::zeros({2});
   ops::bias_backward(cpu(), dy, db, false);
   EXPECT_TRUE(values_near(db, {2.5f, -0.5f}));
@@ -153,7 +155,8 @@ TEST(HandComputed, Conv2dLayerUsesTheSameArithmetic) {
   conv.zero_grad();
   const Tensor x = Tensor::from_vector(iota(9), {1, 1, 3, 3});
   EXPECT_TRUE(values_near(conv.forward(x, nn::Mode::Train), {4.5f, 18.5f, 36.5f, 77.5f}));
-  const Tensor dx = conv.backward(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2}));
+  const Tensor dx =
+      conv.backward(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2}));
   EXPECT_TRUE(values_near(dx, {4, 6, 8, 6, 4, 8, 12, 12, 16}));
   EXPECT_TRUE(values_near(conv.weight().grad, {20, 36, 36, 64}));
   EXPECT_TRUE(values_near(conv.bias()->grad, {10}));
@@ -198,8 +201,8 @@ TEST(HandComputed, MaxPoolTiesGoToTheFirstMaximum) {
 TEST(HandComputed, MaxPoolOverlappingWindowsAccumulate) {
   // 3x4 input; the first window holds 9 at (1,1), the second holds 9 at (1,1) and
   // (1,3): both pick (1,1), which receives 1.5 + 2.
-  const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 9, 6, 9, 7, 8, 0, 1},
-                                       {1, 1, 3, 4});
+  const Tensor x =
+      Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 9, 6, 9, 7, 8, 0, 1}, {1, 1, 3, 4});
   const Pool2dParams p = pool_params(PoolMode::Max, 3, 1, 0, false);
   const Tensor y = ops::pool2d_forward(cpu(), x, p);
   ASSERT_EQ(y.shape(), (Shape{1, 1, 1, 2}));
@@ -249,8 +252,8 @@ TEST(HandComputed, PoolingCeilMode) {
     EXPECT_TRUE(values_near(ops::pool2d_forward(cpu(), x, p), {3.f, 4.5f, 7.5f, 9.f}));
     // Backward: each cell gets dy / divisor of its window.
     const Tensor dy = Tensor::from_vector(std::vector<float>{4, 2, 6, 1}, {1, 1, 2, 2});
-    EXPECT_TRUE(values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p),
-                            {1, 1, 1, 1, 1, 1, 3, 3, 1}));
+    EXPECT_TRUE(
+        values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p), {1, 1, 1, 1, 1, 1, 3, 3, 1}));
   }
 }
 
@@ -264,16 +267,16 @@ TEST(HandComputed, AvgPoolPaddingBothWays) {
   {
     const Pool2dParams p = pool_params(PoolMode::AvgIncludePad, 2, 2, 1, false);
     EXPECT_TRUE(values_near(ops::pool2d_forward(cpu(), x, p), {0.25f, 1.25f, 2.75f, 7.f}));
-    EXPECT_TRUE(values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p),
-                            {1, 2, 2, 3, 4, 4, 3, 4, 4}));
+    EXPECT_TRUE(
+        values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p), {1, 2, 2, 3, 4, 4, 3, 4, 4}));
     nn::AvgPool2d layer(2, 2, 1);  // count_include_pad defaults to true
     EXPECT_TRUE(values_near(layer.forward(x, nn::Mode::Eval), {0.25f, 1.25f, 2.75f, 7.f}));
   }
   {
     const Pool2dParams p = pool_params(PoolMode::AvgExcludePad, 2, 2, 1, false);
     EXPECT_TRUE(values_near(ops::pool2d_forward(cpu(), x, p), {1.f, 2.5f, 5.5f, 7.f}));
-    EXPECT_TRUE(values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p),
-                            {4, 4, 4, 6, 4, 4, 6, 4, 4}));
+    EXPECT_TRUE(
+        values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p), {4, 4, 4, 6, 4, 4, 6, 4, 4}));
     nn::AvgPool2d layer(2, 2, 1, /*count_include_pad=*/false);
     EXPECT_TRUE(values_near(layer.forward(x, nn::Mode::Eval), {1.f, 2.5f, 5.5f, 7.f}));
   }
@@ -338,10 +341,9 @@ TEST(HandComputed, SoftmaxBackwardOfAKnownRow) {
                            static_cast<float>(-p2 * p0)},
                           1e-5, 1e-7));
   const Tensor ly = ops::softmax_forward(cpu(), x, true);
-  EXPECT_TRUE(values_near(ops::softmax_backward(cpu(), ly, dy, true),
-                          {static_cast<float>(1 - p0), static_cast<float>(-p1),
-                           static_cast<float>(-p2)},
-                          1e-5, 1e-7));
+  EXPECT_TRUE(values_near(
+      ops::softmax_backward(cpu(), ly, dy, true),
+      {static_cast<float>(1 - p0), static_cast<float>(-p1), static_cast<float>(-p2)}, 1e-5, 1e-7));
 }
 
 // ---------------------------------------------------------------- cross-entropy
@@ -349,7 +351,8 @@ TEST(HandComputed, SoftmaxBackwardOfAKnownRow) {
 // Rows [1,2,3] label 2, [3,1,2.5] label 1, [0,0,0] label 0; mean NLL and
 // (softmax - onehot) / 3 from Python's math module.
 TEST(HandComputed, CrossEntropyOfAKnownCase) {
-  const Tensor logits = Tensor::from_vector(std::vector<float>{1, 2, 3, 3, 1, 2.5f, 0, 0, 0}, {3, 3});
+  const Tensor logits =
+      Tensor::from_vector(std::vector<float>{1, 2, 3, 3, 1, 2.5f, 0, 0, 0}, {3, 3});
   const Tensor labels = Tensor::from_vector(std::vector<int32_t>{2, 1, 0}, {3});
   Tensor probs;
   const Tensor loss = ops::softmax_cross_entropy_forward(cpu(), logits, labels, probs);
@@ -359,7 +362,8 @@ TEST(HandComputed, CrossEntropyOfAKnownCase) {
   const std::vector<float> grad = {0.0300101911f, 0.081576157f,  -0.111586348f,
                                    0.191365664f,  -0.307434807f, 0.116069143f,
                                    -0.222222222f, 0.111111111f,  0.111111111f};
-  EXPECT_TRUE(values_near(ops::softmax_cross_entropy_backward(cpu(), probs, labels), grad, 1e-5, 1e-7));
+  EXPECT_TRUE(
+      values_near(ops::softmax_cross_entropy_backward(cpu(), probs, labels), grad, 1e-5, 1e-7));
   std::vector<float> scaled = grad;
   for (float& g : scaled) g *= 4.f;
   EXPECT_TRUE(values_near(ops::softmax_cross_entropy_backward(cpu(), probs, labels, 4.f), scaled,
@@ -490,15 +494,18 @@ nn::Adam make_adam(std::vector<nn::Parameter*> params, float lr, float b1, float
 }
 
 TEST(HandComputed, Adam) {
-  expect_trajectory([](auto ps) { return make_adam(ps, 0.1f, 0.9f, 0.999f, 1e-8f, 0); },
-                    {{0.900000002f, -1.9f}, {0.873366299f, -1.8910675f}, {0.80755514f, -1.90839896f}});
-  expect_trajectory([](auto ps) { return make_adam(ps, 0.05f, 0.8f, 0.9f, 1e-3f, 0); },
-                    {{0.9500998f, -1.95004995f}, {0.939415856f, -1.9484687f}, {0.905789769f, -1.96085156f}});
+  expect_trajectory(
+      [](auto ps) { return make_adam(ps, 0.1f, 0.9f, 0.999f, 1e-8f, 0); },
+      {{0.900000002f, -1.9f}, {0.873366299f, -1.8910675f}, {0.80755514f, -1.90839896f}});
+  expect_trajectory(
+      [](auto ps) { return make_adam(ps, 0.05f, 0.8f, 0.9f, 1e-3f, 0); },
+      {{0.9500998f, -1.95004995f}, {0.939415856f, -1.9484687f}, {0.905789769f, -1.96085156f}});
 }
 
 TEST(HandComputed, AdamL2WeightDecay) {
-  expect_trajectory([](auto ps) { return make_adam(ps, 0.1f, 0.9f, 0.999f, 1e-8f, 0.1f); },
-                    {{0.900000002f, -1.9f}, {0.854441367f, -1.87076728f}, {0.7815044f, -1.86348057f}});
+  expect_trajectory(
+      [](auto ps) { return make_adam(ps, 0.1f, 0.9f, 0.999f, 1e-8f, 0.1f); },
+      {{0.900000002f, -1.9f}, {0.854441367f, -1.87076728f}, {0.7815044f, -1.86348057f}});
 }
 
 TEST(HandComputed, AdamWDecoupledWeightDecay) {

@@ -33,8 +33,8 @@ std::vector<PointwiseCase> pointwise_cases() {
        [](double x) { return x > 0 ? x : 0.2 * x; }, true},
       {"Sigmoid", [] { return std::make_unique<nn::Sigmoid>(); },
        [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, false},
-      {"Tanh", [] { return std::make_unique<nn::Tanh>(); },
-       [](double x) { return std::tanh(x); }, false},
+      {"Tanh", [] { return std::make_unique<nn::Tanh>(); }, [](double x) { return std::tanh(x); },
+       false},
   };
 }
 
@@ -49,7 +49,8 @@ TEST(GradcheckActivation, PointwiseInputGradients) {
       SCOPED_TRACE(std::string(pc.name) + " on " + kShapes[i].str());
       std::unique_ptr<nn::Layer> layer = pc.make();
       EXPECT_TRUE(layer->parameters().empty());
-      EXPECT_TRUE(check_layer_gradients(*layer, pointwise_input(kShapes[i], 600 + i, pc.kink_at_zero)));
+      EXPECT_TRUE(
+          check_layer_gradients(*layer, pointwise_input(kShapes[i], 600 + i, pc.kink_at_zero)));
     }
   }
 }
@@ -59,8 +60,8 @@ TEST(GradcheckActivation, PointwiseForwardValues) {
     SCOPED_TRACE(pc.name);
     std::unique_ptr<nn::Layer> layer = pc.make();
     // Plain randn here: includes values near 0 and the kink itself.
-    std::vector<float> xs = Tensor::randn({2, 3, 4, 5}, Device::cpu(), 650, 0.f, 3.f)
-                                .to_vector<float>();
+    std::vector<float> xs =
+        Tensor::randn({2, 3, 4, 5}, Device::cpu(), 650, 0.f, 3.f).to_vector<float>();
     xs[0] = 0.f;
     xs[1] = -0.f;
     xs[2] = 30.f;
@@ -130,7 +131,8 @@ TEST(GradcheckSoftmax, ForwardIsOverChannelsAtEveryPosition) {
   for (int64_t n = 0; n < 2; ++n)
     for (int64_t s = 0; s < HW; ++s) {
       double m = -1e300, z = 0.0;
-      for (int64_t c = 0; c < C; ++c) m = std::max(m, static_cast<double>(xs[(n * C + c) * HW + s]));
+      for (int64_t c = 0; c < C; ++c)
+        m = std::max(m, static_cast<double>(xs[(n * C + c) * HW + s]));
       for (int64_t c = 0; c < C; ++c) z += std::exp(xs[(n * C + c) * HW + s] - m);
       for (int64_t c = 0; c < C; ++c) {
         const size_t idx = static_cast<size_t>((n * C + c) * HW + s);

@@ -21,9 +21,9 @@ struct ConvCase {
 std::string describe(const ConvCase& cc) {
   std::ostringstream os;
   os << "input [" << cc.n << ", " << cc.c << ", " << cc.h << ", " << cc.w << "], K=" << cc.k
-     << ", kernel " << cc.kh << "x" << cc.kw << ", stride " << cc.p.stride_h << "x"
-     << cc.p.stride_w << ", pad " << cc.p.pad_h << "x" << cc.p.pad_w << ", dilation "
-     << cc.p.dilation_h << "x" << cc.p.dilation_w << (cc.bias ? ", bias" : ", no bias");
+     << ", kernel " << cc.kh << "x" << cc.kw << ", stride " << cc.p.stride_h << "x" << cc.p.stride_w
+     << ", pad " << cc.p.pad_h << "x" << cc.p.pad_w << ", dilation " << cc.p.dilation_h << "x"
+     << cc.p.dilation_w << (cc.bias ? ", bias" : ", no bias");
   return os.str();
 }
 
@@ -36,6 +36,9 @@ const std::vector<ConvCase> kCases = {
     {2, 4, 5, 5, 3, 1, 1, {1, 1, 0, 0, 1, 1}, true},
     {1, 3, 9, 6, 5, 5, 5, {3, 3, 2, 2, 1, 1}, false},
     {2, 2, 7, 5, 3, 3, 3, {2, 2, 1, 1, 1, 1}, false},
+    {1, 2, 3, 3, 2, 5, 5, {1, 1, 2, 2, 1, 1}, true},   // kernel larger than the input
+    {2, 3, 6, 5, 2, 1, 1, {2, 2, 0, 0, 1, 1}, true},   // 1x1, stride 2
+    {1, 1, 8, 8, 1, 2, 2, {3, 3, 0, 0, 1, 1}, false},  // stride > kernel: rows 2, 5 unused
 };
 
 bool symmetric(const ConvCase& cc) {
@@ -82,7 +85,9 @@ TEST(GradcheckConv2d, InputWeightAndBiasOverRandomShapes) {
     nn::Conv2d conv = make_conv(cc);
     ASSERT_EQ(conv.parameters().size(), cc.bias ? 2u : 1u);
     EXPECT_EQ(conv.weight().value.shape(), (Shape{cc.k, cc.c, cc.kh, cc.kw}));
-    if (cc.bias) EXPECT_EQ(conv.bias()->value.shape(), (Shape{cc.k}));
+    if (cc.bias) {
+      EXPECT_EQ(conv.bias()->value.shape(), (Shape{cc.k}));
+    }
     EXPECT_EQ(conv.bias() != nullptr, cc.bias);
     const Tensor x = Tensor::randn({cc.n, cc.c, cc.h, cc.w}, Device::cpu(), 100 + i);
     EXPECT_TRUE(check_layer_gradients(conv, x));
@@ -108,6 +113,25 @@ TEST(GradcheckConv2d, ForwardMatchesNaiveLoopAndOutputShape) {
                        cc.bias ? &bias : nullptr, P, Q);
     EXPECT_TRUE(values_near(y, expected, 1e-4, 1e-5));
   }
+}
+
+// Ops read a slice (a view with an offset) where it starts, not at its storage's start.
+TEST(GradcheckConv2d, SliceOfABatchGivesTheSameRows) {
+  manual_seed(13);
+  nn::Conv2d conv(2, 3, 3, 1, 1);
+  const Tensor batch = Tensor::randn({4, 2, 5, 5}, Device::cpu(), 250);
+  const std::vector<float> full = conv.forward(batch, nn::Mode::Eval).to_vector<float>();
+  const Tensor rows = conv.forward(batch.slice(1, 3), nn::Mode::Train);
+  ASSERT_EQ(rows.shape(), (Shape{2, 3, 5, 5}));
+  const int64_t per_sample = 3 * 5 * 5;
+  EXPECT_TRUE(values_near(
+      rows, std::vector<float>(full.begin() + per_sample, full.begin() + 3 * per_sample), 1e-6,
+      1e-6));
+  // Backward from the slice: the input gradient matches a copy's.
+  const Tensor g = Tensor::randn(rows.shape(), Device::cpu(), 251);
+  const std::vector<float> from_slice = conv.backward(g).to_vector<float>();
+  conv.forward(batch.slice(1, 3).clone(), nn::Mode::Train);
+  EXPECT_TRUE(values_near(conv.backward(g), from_slice, 1e-6, 1e-6));
 }
 
 }  // namespace

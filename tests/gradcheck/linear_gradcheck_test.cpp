@@ -48,14 +48,16 @@ TEST(GradcheckLinear, ForwardIsInputTimesWeightTransposedPlusBias) {
     const Tensor y = linear.forward(x, nn::Mode::Eval);
     ASSERT_EQ(y.shape(), (Shape{lc.n, lc.out}));
     EXPECT_EQ(linear.output_shape(x.shape()), y.shape());
-    const std::vector<float> xs = x.to_vector<float>(), w = linear.weight().value.to_vector<float>();
-    const std::vector<float> b = lc.bias ? linear.bias()->value.to_vector<float>()
-                                         : std::vector<float>(lc.out, 0.f);
+    const std::vector<float> xs = x.to_vector<float>(),
+                             w = linear.weight().value.to_vector<float>();
+    const std::vector<float> b =
+        lc.bias ? linear.bias()->value.to_vector<float>() : std::vector<float>(lc.out, 0.f);
     std::vector<float> expected;
     for (int n = 0; n < lc.n; ++n)
       for (int o = 0; o < lc.out; ++o) {
         double acc = b[o];
-        for (int k = 0; k < lc.in; ++k) acc += static_cast<double>(xs[n * lc.in + k]) * w[o * lc.in + k];
+        for (int k = 0; k < lc.in; ++k)
+          acc += static_cast<double>(xs[n * lc.in + k]) * w[o * lc.in + k];
         expected.push_back(static_cast<float>(acc));
       }
     EXPECT_TRUE(values_near(y, expected, 1e-5, 1e-6));
@@ -124,6 +126,19 @@ TEST(GradcheckDropout, LayerBackwardUsesTheForwardMask) {
     EXPECT_EQ(ye.to_vector<float>(), xs);
     EXPECT_EQ(dropout.backward(g).to_vector<float>(), gs);
   }
+}
+
+// p = 0 keeps everything (mask of ones), in the op and the layer.
+TEST(GradcheckDropout, ZeroProbabilityKeepsEverything) {
+  const Tensor x = Tensor::randn({2, 5}, Device::cpu(), 990);
+  Tensor mask;
+  const Tensor y = ops::dropout_forward(get_backend(Backend::Kind::Cpu), x, 0.f, 3, 0, mask);
+  EXPECT_TRUE(values_near(y, x.to_vector<float>(), 0.0, 0.0));
+  EXPECT_TRUE(values_near(mask, std::vector<float>(10, 1.f), 0.0, 0.0));
+  nn::Dropout dropout(0.f, 3);
+  EXPECT_TRUE(values_near(dropout.forward(x, nn::Mode::Train), x.to_vector<float>(), 0.0, 0.0));
+  const Tensor g = Tensor::randn({2, 5}, Device::cpu(), 991);
+  EXPECT_TRUE(values_near(dropout.backward(g), g.to_vector<float>(), 0.0, 0.0));
 }
 
 // The same seed gives the same sequence of masks.

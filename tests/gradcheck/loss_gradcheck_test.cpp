@@ -41,10 +41,10 @@ TEST(GradcheckLoss, CrossEntropy) {
     nn::CrossEntropyLoss loss;
     const Tensor value = loss.forward(logits, labels);
     ASSERT_EQ(value.numel(), 1);
-    EXPECT_NEAR(value.item(),
-                reference_cross_entropy(logits.to_vector<float>(), labels.to_vector<int32_t>(),
-                                        cc.n, cc.c),
-                1e-5);
+    EXPECT_NEAR(
+        value.item(),
+        reference_cross_entropy(logits.to_vector<float>(), labels.to_vector<int32_t>(), cc.n, cc.c),
+        1e-5);
     // probabilities() is the softmax of the logits.
     const Tensor probs = loss.probabilities();
     ASSERT_EQ(probs.shape(), logits.shape());
@@ -70,7 +70,8 @@ TEST(GradcheckLoss, MeanSquaredError) {
     nn::MSELoss loss;
     const std::vector<float> p = prediction.to_vector<float>(), t = target.to_vector<float>();
     double expected = 0.0;
-    for (size_t k = 0; k < p.size(); ++k) expected += (p[k] - t[k]) * static_cast<double>(p[k] - t[k]);
+    for (size_t k = 0; k < p.size(); ++k)
+      expected += (p[k] - t[k]) * static_cast<double>(p[k] - t[k]);
     expected /= static_cast<double>(p.size());
     EXPECT_NEAR(loss.forward(prediction, target).item(), expected, 1e-5 * (1 + expected));
     // Backward in closed form too: 2 * scale * (p - t) / numel.
@@ -129,8 +130,9 @@ TEST(GradcheckLoss, Hinge) {
       std::vector<float> t(static_cast<size_t>(n));
       for (auto& v : t) v = rng() % 2 ? 1.f : -1.f;
       // Scores with margin - t*s = z, |z| >= 0.05, both signs of z (active and inactive).
-      std::vector<float> z = away_from_zero(Tensor::randn(shapes[i], Device::cpu(), 1700 + i), 0.05f)
-                                 .to_vector<float>();
+      std::vector<float> z =
+          away_from_zero(Tensor::randn(shapes[i], Device::cpu(), 1700 + i), 0.05f)
+              .to_vector<float>();
       std::vector<float> s(z.size());
       for (size_t k = 0; k < z.size(); ++k) s[k] = (margin - z[k]) * t[k];  // t = +-1
       const Tensor scores = Tensor::from_vector(s, shapes[i]);

@@ -43,7 +43,8 @@ const std::vector<PoolCase> kCases = {
     {1, 2, 7, 5, pool(3, 3, 2, 2, 1, 1, true)},
     {1, 2, 4, 4, pool(3, 3, 2, 2, 1, 1, true)},  // ceil adds windows clipped by the padding
     {2, 1, 5, 6, pool(2, 2, 2, 2, 0, 0, true)},
-    {2, 2, 6, 5, pool(2, 3, 1, 2, 1, 1, true)},  // rectangular window and stride
+    {2, 2, 6, 5, pool(2, 3, 1, 2, 1, 1, true)},   // rectangular window and stride
+    {1, 2, 7, 7, pool(2, 2, 3, 3, 0, 0, false)},  // stride > kernel: some cells in no window
 };
 
 std::string describe(const PoolCase& pc) {

@@ -57,9 +57,13 @@ TEST(Errors, ConvChannelMismatch) {
 
 TEST(Errors, ConvInputTooSmallAndWrongRank) {
   nn::Conv2d conv(1, 2, 5);
-  EXPECT_TRUE(mentions(error_message([&] { conv.forward(Tensor::zeros({1, 1, 3, 3}), nn::Mode::Eval); }),
+  EXPECT_TRUE(mentions(error_message([&] {
+                         conv.forward(Tensor::zeros({1, 1, 3, 3}), nn::Mode::Eval);
+                       }),
                        "conv2d", {"[1, 1, 3, 3]"}));
-  EXPECT_TRUE(mentions(error_message([&] { conv.forward(Tensor::zeros({1, 8, 8}), nn::Mode::Eval); }),
+  EXPECT_TRUE(mentions(error_message([&] {
+                         conv.forward(Tensor::zeros({1, 8, 8}), nn::Mode::Eval);
+                       }),
                        "conv2d", {"[1, 8, 8]"}));
   // Bias of the wrong length.
   const Tensor bias = Tensor::zeros({3});
@@ -84,16 +88,20 @@ TEST(Errors, LossPredictionTargetShapeMismatch) {
   const Tensor target = Tensor::zeros({4, 2});
   nn::MSELoss mse;
   EXPECT_THROW(mse.forward(pred, target), Error);
-  EXPECT_TRUE(mentions(error_message([&] { mse.forward(pred, target); }), "mse", {"[4, 3]", "[4, 2]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { mse.forward(pred, target); }), "mse", {"[4, 3]", "[4, 2]"}));
   nn::BCEWithLogitsLoss bce;
-  EXPECT_TRUE(mentions(error_message([&] { bce.forward(pred, target); }), "bce", {"[4, 3]", "[4, 2]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { bce.forward(pred, target); }), "bce", {"[4, 3]", "[4, 2]"}));
   nn::HingeLoss hinge;
-  EXPECT_TRUE(mentions(error_message([&] { hinge.forward(pred, target); }), "hinge", {"[4, 3]", "[4, 2]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { hinge.forward(pred, target); }), "hinge", {"[4, 3]", "[4, 2]"}));
   // Cross-entropy: one label per row.
   nn::CrossEntropyLoss ce;
   const Tensor labels = Tensor::zeros({5}, Device::cpu(), DType::I32);
   EXPECT_THROW(ce.forward(pred, labels), Error);
-  EXPECT_TRUE(mentions(error_message([&] { ce.forward(pred, labels); }), "entropy", {"[4, 3]", "[5]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { ce.forward(pred, labels); }), "entropy", {"[4, 3]", "[5]"}));
 }
 
 TEST(Errors, CrossEntropyLabelOutOfRange) {
@@ -130,16 +138,18 @@ TEST(Errors, PoolingWindowBiggerThanPaddedInput) {
   nn::MaxPool2d pool(5);
   const Tensor x = Tensor::zeros({1, 1, 3, 3});
   EXPECT_THROW(pool.forward(x, nn::Mode::Train), Error);
-  EXPECT_TRUE(mentions(error_message([&] { pool.forward(x, nn::Mode::Train); }), "pool", {"[1, 1, 3, 3]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { pool.forward(x, nn::Mode::Train); }), "pool", {"[1, 1, 3, 3]"}));
   nn::AvgPool2d avg(4, 4, 0);
-  EXPECT_TRUE(mentions(error_message([&] { avg.forward(x, nn::Mode::Eval); }), "pool", {"[1, 1, 3, 3]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { avg.forward(x, nn::Mode::Eval); }), "pool", {"[1, 1, 3, 3]"}));
   EXPECT_THROW(pool.output_shape({1, 1, 3, 3}), Error);
   // The op too; with padding 1 the same 5x5 window fits (3 + 2*1 = 5).
   Pool2dParams p;
   p.kernel_h = p.kernel_w = 5;
   p.stride_h = p.stride_w = 5;
-  EXPECT_TRUE(mentions(error_message([&] { ops::pool2d_forward(cpu(), x, p); }), "pool",
-                       {"[1, 1, 3, 3]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { ops::pool2d_forward(cpu(), x, p); }), "pool", {"[1, 1, 3, 3]"}));
   p.mode = PoolMode::AvgIncludePad;
   p.pad_h = p.pad_w = 2;  // PyTorch allows padding up to kernel / 2
   const Tensor y = ops::pool2d_forward(cpu(), Tensor::ones({1, 1, 3, 3}), p);
@@ -185,8 +195,10 @@ TEST(Errors, DropoutBackwardBeforeForward) {
 TEST(Errors, GradientOfTheWrongShape) {
   nn::Conv2d conv(1, 2, 3);
   conv.forward(Tensor::zeros({1, 1, 5, 5}), nn::Mode::Train);  // output [1, 2, 3, 3]
-  EXPECT_TRUE(mentions(error_message([&] { conv.backward(Tensor::zeros({1, 2, 4, 4})); }), "conv2d",
-                       {"[1, 2, 4, 4]"}));
+  EXPECT_TRUE(mentions(error_message([&] {
+                         conv.backward(Tensor::zeros({1, 2, 4, 4}));
+                       }),
+                       "conv2d", {"[1, 2, 4, 4]"}));
 }
 
 TEST(Errors, WrongDevice) {
@@ -221,9 +233,9 @@ TEST(Errors, WrongDevice) {
   // The CPU backend asked to compute... on CPU tensors works; back to default works too.
   nn::ReLU relu;
   relu.set_backend(std::nullopt);
-  EXPECT_TRUE(values_near(relu.forward(Tensor::from_vector(std::vector<float>{-1.f, 2.f}, {1, 2}),
-                                       nn::Mode::Eval),
-                          {0.f, 2.f}));
+  EXPECT_TRUE(values_near(
+      relu.forward(Tensor::from_vector(std::vector<float>{-1.f, 2.f}, {1, 2}), nn::Mode::Eval),
+      {0.f, 2.f}));
 }
 
 TEST(Errors, TensorReshapeToWrongElementCount) {
@@ -237,7 +249,8 @@ TEST(Errors, TensorReshapeToWrongElementCount) {
 TEST(Errors, TensorDataWithTheWrongType) {
   Tensor t = Tensor::zeros({2, 3, 8, 8});
   EXPECT_THROW(t.data<int32_t>(), Error);
-  EXPECT_TRUE(mentions(error_message([&] { t.data<int32_t>(); }), "data", {"i32", "f32", "[2, 3, 8, 8]"}));
+  EXPECT_TRUE(
+      mentions(error_message([&] { t.data<int32_t>(); }), "data", {"i32", "f32", "[2, 3, 8, 8]"}));
   Tensor labels = Tensor::zeros({4}, Device::cpu(), DType::I32);
   EXPECT_THROW(labels.data<float>(), Error);
   EXPECT_THROW(labels.to_vector<float>(), Error);
@@ -250,7 +263,9 @@ TEST(Errors, OptimizerAndDropoutArguments) {
   EXPECT_THROW(ops::dropout_forward(cpu(), Tensor::zeros({4}), 1.f, 1, 0, mask), Error);
   EXPECT_THROW(ops::dropout_forward(cpu(), Tensor::zeros({4}), -0.1f, 1, 0, mask), Error);
   // add() of mismatched shapes.
-  EXPECT_TRUE(mentions(error_message([&] { ops::add(cpu(), Tensor::zeros({2, 3}), Tensor::zeros({3, 2})); }),
+  EXPECT_TRUE(mentions(error_message([&] {
+                         ops::add(cpu(), Tensor::zeros({2, 3}), Tensor::zeros({3, 2}));
+                       }),
                        "add", {"[2, 3]", "[3, 2]"}));
 }
 

@@ -60,11 +60,12 @@ int host_correct(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
-// Trains until every training sample is classified correctly; returns the
-// number of steps taken (or max_steps + 1 when it never got there).
+// Trains (full batch) until every training sample is classified correctly and
+// the mean loss is below `target_loss`; returns the number of steps taken (or
+// max_steps + 1 when it never got there).
 template <typename Optimizer>
 int train_to_perfect(nn::Sequential& net, Optimizer& opt, const Dataset& data, int max_steps,
-                     float* first_loss, float* last_loss) {
+                     float target_loss, float* first_loss, float* last_loss) {
   nn::CrossEntropyLoss loss;
   Tensor correct = Tensor::zeros({1}, Device::cpu(), DType::I32);
   for (int step = 0; step <= max_steps; ++step) {
@@ -75,7 +76,7 @@ int train_to_perfect(nn::Sequential& net, Optimizer& opt, const Dataset& data, i
     const int host = host_correct(logits, data.labels);
     ops::count_correct(get_backend(Backend::Kind::Cpu), logits, data.labels, correct, false);
     EXPECT_EQ(correct.to_vector<int32_t>()[0], host) << "count_correct disagrees at step " << step;
-    if (host == kSamples) return step;
+    if (host == kSamples && value < target_loss) return step;
     opt.zero_grad();
     net.backward(loss.backward());
     opt.step();
@@ -92,8 +93,10 @@ TEST(Training, SmallCnnLearnsQuadrantsWithAdam) {
   options.lr = 0.01f;
   nn::Adam opt(net.parameters(), options);
   float first = 0.f, last = 0.f;
-  const int steps = train_to_perfect(net, opt, data, 300, &first, &last);
-  EXPECT_LE(steps, 300) << "did not reach 100% training accuracy; loss " << first << " -> " << last;
+  const int steps = train_to_perfect(net, opt, data, 300, 0.02f, &first, &last);
+  RecordProperty("steps", steps);
+  EXPECT_LE(steps, 300) << "did not reach 100% training accuracy and loss < 0.02; loss " << first
+                        << " -> " << last;
   EXPECT_LT(last, first);
   // Eval mode gives the same predictions (no dropout here).
   EXPECT_EQ(host_correct(net.forward(data.images, nn::Mode::Eval), data.labels), kSamples);
@@ -109,9 +112,49 @@ TEST(Training, SmallCnnLearnsQuadrantsWithSgdMomentum) {
   options.momentum = 0.9f;
   nn::SGD opt(net.parameters(), options);
   float first = 0.f, last = 0.f;
-  const int steps = train_to_perfect(net, opt, data, 300, &first, &last);
-  EXPECT_LE(steps, 300) << "did not reach 100% training accuracy; loss " << first << " -> " << last;
+  const int steps = train_to_perfect(net, opt, data, 300, 0.02f, &first, &last);
+  RecordProperty("steps", steps);
+  EXPECT_LE(steps, 300) << "did not reach 100% training accuracy and loss < 0.02; loss " << first
+                        << " -> " << last;
   EXPECT_LT(last, first);
+}
+
+// Conv2d and Linear start like PyTorch's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+// weight and bias, and manual_seed makes construction reproducible.
+TEST(Training, DefaultInitialisationIsPyTorchsAndSeeded) {
+  manual_seed(99);
+  nn::Conv2d conv(3, 8, 5);
+  nn::Linear linear(50, 20);
+  struct Case {
+    nn::Parameter* p;
+    double bound;
+  };
+  for (const Case& c :
+       {Case{&conv.weight(), 1.0 / std::sqrt(75.0)}, Case{conv.bias(), 1.0 / std::sqrt(75.0)},
+        Case{&linear.weight(), 1.0 / std::sqrt(50.0)},
+        Case{linear.bias(), 1.0 / std::sqrt(50.0)}}) {
+    SCOPED_TRACE(c.p->name);
+    const std::vector<float> v = c.p->value.to_vector<float>();
+    double largest = 0.0, mean = 0.0;
+    for (float x : v) {
+      largest = std::max(largest, std::fabs(static_cast<double>(x)));
+      mean += x;
+    }
+    mean /= static_cast<double>(v.size());
+    EXPECT_LE(largest, c.bound * (1 + 1e-6));
+    if (v.size() >= 20) {
+      EXPECT_GT(largest, 0.8 * c.bound);  // spread over the interval, not all near 0
+      EXPECT_LT(std::fabs(mean), 0.5 * c.bound);
+    }
+    const std::vector<float> g = c.p->grad.to_vector<float>();
+    EXPECT_TRUE(std::all_of(g.begin(), g.end(), [](float x) { return x == 0.f; }));
+  }
+  manual_seed(99);
+  nn::Conv2d again(3, 8, 5);
+  EXPECT_EQ(again.weight().value.to_vector<float>(), conv.weight().value.to_vector<float>());
+  EXPECT_EQ(again.bias()->value.to_vector<float>(), conv.bias()->value.to_vector<float>());
+  nn::Conv2d next(3, 8, 5);
+  EXPECT_NE(next.weight().value.to_vector<float>(), conv.weight().value.to_vector<float>());
 }
 
 TEST(Training, SequentialParameterNamesFollowPyTorch) {

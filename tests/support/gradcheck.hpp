@@ -26,6 +26,9 @@
 //   returns its value as float32, so a difference below one ulp reads as 0).
 // A failure prints the worst element (flat index, analytic, numerical, bound).
 //
+// The objective must be deterministic: a Dropout layer in Train mode draws a new
+// mask per forward, so it is checked on its own (tests/gradcheck/linear_gradcheck_test.cpp).
+//
 // Kinks: callers generate inputs at least 2h from every kink (see
 // away_from_zero, distinct_values). Where a composite network makes that
 // impossible (ReLU + max-pool inside a Sequential), `skip_nonsmooth` drops

@@ -24,8 +24,8 @@ inline ::testing::AssertionResult values_near(const Tensor& actual,
   const std::vector<float> got = actual.to_vector<float>();
   for (size_t i = 0; i < got.size(); ++i) {
     const double a = got[i], e = expected[i];
-    const bool ok = std::isnan(e) ? std::isnan(a)
-                                  : (std::fabs(a - e) <= abs_tol + rel_tol * std::fabs(e));
+    const bool ok =
+        std::isnan(e) ? std::isnan(a) : (std::fabs(a - e) <= abs_tol + rel_tol * std::fabs(e));
     if (!ok) {
       std::ostringstream os;
       os << actual.str() << ": element " << i << " is " << a << ", expected " << e

@@ -149,12 +149,13 @@ class Dropout : public Layer {
   Shape output_shape(const Shape& input_shape) const override { return input_shape; }
 
  protected:
-  void clear_cache() override { mask_ = Tensor(); }
+  void clear_cache() override { mask_ = Tensor(); last_ = Last::None; }
 
  private:
+  enum class Last { None, Identity, Masked };  // what the latest forward did
   float p_;
   uint64_t seed_, offset_ = 0;
-  bool last_was_train_ = false;
+  Last last_ = Last::None;
   Tensor mask_;
 };
 
