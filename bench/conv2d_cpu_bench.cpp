@@ -44,7 +44,7 @@ void BM_Conv2dCpu(benchmark::State& state, ConvLayer layer, Pass pass) {
     benchmark::ClobberMemory();
   }
   const double flops = 2.0 * layer.n * layer.k * out_h * out_w * layer.c * layer.r * layer.s;
-  state.counters["GFLOP/s"] =
+  state.counters["GFLOP"] =
       benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(layer.name) + " " + x.shape().str() + " * " + w.shape().str());
 }
