@@ -6,6 +6,7 @@
 
 #include "convnet/random.hpp"
 #include "core/cuda_hooks.hpp"
+#include "core/host_allocator.hpp"
 
 namespace convnet {
 
@@ -25,12 +26,13 @@ std::string cuda_unavailable_reason() { return cuda_hooks::unavailable_reason();
 
 // ---- Storage
 
-Storage::Storage(size_t nbytes, Device dev) : bytes(nbytes), device(dev) {
+Storage::Storage(size_t nbytes, Device dev, bool pin) : bytes(nbytes), device(dev), pinned(pin) {
+  CONVNET_CHECK(!pinned || device.is_cpu(), "allocate: pinned memory is host memory, not ", device);
   if (bytes == 0) return;
-  if (device.is_cpu()) {
-    // 64-byte alignment suits AVX-512 loads and cache lines.
-    ptr = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    CONVNET_CHECK(ptr != nullptr, "allocate: out of host memory allocating ", bytes, " bytes");
+  if (pinned) {
+    ptr = cuda_hooks::allocate_pinned(bytes);
+  } else if (device.is_cpu()) {
+    ptr = host_allocator::allocate(bytes);  // 64-byte aligned, cached for reuse
   } else {
     ptr = cuda_hooks::allocate(device.index, bytes);
   }
@@ -38,8 +40,10 @@ Storage::Storage(size_t nbytes, Device dev) : bytes(nbytes), device(dev) {
 
 Storage::~Storage() {
   if (!ptr) return;
-  if (device.is_cpu()) {
-    std::free(ptr);
+  if (pinned) {
+    cuda_hooks::release_pinned(ptr);
+  } else if (device.is_cpu()) {
+    host_allocator::release(ptr, bytes);
   } else {
     cuda_hooks::release(device.index, ptr, bytes);
   }
@@ -67,6 +71,16 @@ Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.storage_ = std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype), device);
+  return t;
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  check_shape(shape, "Tensor::empty_pinned");
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype),
+                                         Device::cpu(), /*pinned=*/true);
   return t;
 }
 

@@ -1,0 +1,111 @@
+#include "cpu/parallel.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace convnet::cpu {
+namespace {
+
+int configured_threads() {
+  if (const char* env = std::getenv("CONVNET_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+thread_local bool in_parallel_region = false;
+
+class Pool {
+ public:
+  explicit Pool(int threads) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void run(int64_t count, const std::function<void(int64_t)>& body) {
+    std::unique_lock<std::mutex> run_lock(run_mutex_);  // one parallel_for at a time
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      body_ = &body;
+      count_ = count;
+      pending_ = static_cast<int>(workers_.size());
+      ++generation_;
+    }
+    wake_.notify_all();
+    run_chunk(0, body);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    body_ = nullptr;
+  }
+
+ private:
+  void run_chunk(int index, const std::function<void(int64_t)>& body) {
+    const int64_t n = threads();
+    const int64_t begin = count_ * index / n, end = count_ * (index + 1) / n;
+    in_parallel_region = true;
+    for (int64_t i = begin; i < end; ++i) body(i);
+    in_parallel_region = false;
+  }
+
+  void work(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int64_t)>* body;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        body = body_;
+      }
+      run_chunk(index, *body);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (--pending_ == 0) done_.notify_one();
+      }
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_, mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t)>* body_ = nullptr;
+  int64_t count_ = 0;
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+Pool& pool() {
+  // Leaked on purpose: joining threads during static destruction can deadlock.
+  static Pool* instance = new Pool(configured_threads());
+  return *instance;
+}
+
+}  // namespace
+
+int parallel_threads() { return pool().threads(); }
+
+void parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
+  if (count <= 0) return;
+  if (count == 1 || in_parallel_region || pool().threads() == 1) {
+    for (int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+  pool().run(count, body);
+}
+
+}  // namespace convnet::cpu
