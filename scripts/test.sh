@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
+python3 scripts/fetch_mnist.py --dir data/mnist   # the data tests and the short training run need it
 
 run_suite() {
   local build_dir=$1 cuda=$2

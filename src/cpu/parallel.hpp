@@ -21,3 +21,21 @@ void parallel_for(int64_t count, const std::function<void(int64_t)>& body);
 int parallel_threads();
 
 }  // namespace convnet::cpu
+
+namespace convnet::cpu {
+
+// parallel_for over [0, count) in chunks of `grain` elements: body(begin, end).
+// For elementwise loops, whose items are too cheap to dispatch one by one.
+template <typename Body>
+void parallel_chunks(int64_t count, int64_t grain, Body body) {
+  const int64_t chunks = (count + grain - 1) / grain;
+  parallel_for(chunks, [&](int64_t chunk) {
+    const int64_t begin = chunk * grain;
+    body(begin, begin + grain < count ? begin + grain : count);
+  });
+}
+
+// Elements per chunk for memory-bound elementwise loops (256 KB of floats).
+constexpr int64_t kElementwiseGrain = 1 << 16;
+
+}  // namespace convnet::cpu

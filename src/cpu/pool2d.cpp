@@ -7,7 +7,7 @@
 // - Average: the divisor is the window clipped to the padded input
 //   (AvgIncludePad) or to the input itself (AvgExcludePad); the backward pass
 //   spreads grad/divisor over the cells of the window inside the input.
-// Plain loops, one output cell at a time: pooling is cheap next to convolution.
+// Plain loops, one output cell at a time, planes spread over the cores.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "cpu/cpu_backend.hpp"
+#include "cpu/parallel.hpp"
 
 namespace convnet::cpu {
 
@@ -102,7 +103,7 @@ void CpuBackend::pool2d_forward(const Tensor& input, const Pool2dParams& params,
   int32_t* indices =
       (params.mode == PoolMode::Max && argmax) ? argmax->data<int32_t>() : nullptr;
 
-  for (int64_t plane = 0; plane < g.planes; ++plane) {
+  parallel_for(g.planes, [&](int64_t plane) {
     const float* in_plane = in + plane * g.h * g.w;
     float* out_plane = out + plane * g.p * g.q;
     int32_t* index_plane = indices ? indices + plane * g.p * g.q : nullptr;
@@ -129,7 +130,7 @@ void CpuBackend::pool2d_forward(const Tensor& input, const Pool2dParams& params,
         out_plane[o] = static_cast<float>(sum / static_cast<double>(divisor));
       }
     }
-  }
+  });
 }
 
 void CpuBackend::pool2d_backward(const Tensor& input, const Tensor& grad_output,
@@ -142,12 +143,12 @@ void CpuBackend::pool2d_backward(const Tensor& input, const Tensor& grad_output,
   const int32_t* indices =
       (params.mode == PoolMode::Max && argmax) ? argmax->data<int32_t>() : nullptr;
 
-  // Cells in no window (or never a maximum) get 0; windows that overlap add up.
-  std::fill(dx, dx + grad_input.numel(), 0.f);
-  for (int64_t plane = 0; plane < g.planes; ++plane) {
+  parallel_for(g.planes, [&](int64_t plane) {
     const float* in_plane = in + plane * g.h * g.w;
     const float* dy_plane = dy + plane * g.p * g.q;
     float* dx_plane = dx + plane * g.h * g.w;
+    // Cells in no window (or never a maximum) get 0; windows that overlap add up.
+    std::fill(dx_plane, dx_plane + g.h * g.w, 0.f);
     for (int64_t oh = 0; oh < g.p; ++oh) {
       for (int64_t ow = 0; ow < g.q; ++ow) {
         const int64_t o = oh * g.q + ow;
@@ -171,7 +172,7 @@ void CpuBackend::pool2d_backward(const Tensor& input, const Tensor& grad_output,
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace convnet::cpu
