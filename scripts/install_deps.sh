@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev     # JSON (checkpoint headers)
   zlib1g-dev             # .gz data files
   python3-sklearn        # the digits (and Iris) data sets the examples use
+  dataset-fashion-mnist  # Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist)
 )
 
 missing=()

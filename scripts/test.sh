@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
+# The check that Python's safetensors reads our checkpoints skips without these.
+python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy ||
+  echo "warning: could not install safetensors and numpy; safetensors_python_reads_our_file will skip"
 python3 scripts/fetch_mnist.py --dir data/mnist   # the data tests and the short training run need it
 
 run_suite() {

@@ -33,7 +33,8 @@ struct Storage {
   void* ptr = nullptr;
   size_t bytes = 0;
   Device device;
-  Storage(size_t bytes, Device device);
+  bool pinned = false;  // page-locked host memory (device is the CPU)
+  Storage(size_t bytes, Device device, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -45,6 +46,9 @@ class Tensor {
 
   // Uninitialised storage. CUDA tensors come from the caching device allocator.
   static Tensor empty(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::F32);
+  // Uninitialised CPU tensor in page-locked (pinned) host memory, which the GPU
+  // copies from at full PCIe speed. Ordinary host memory when no GPU is usable.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::F32);
   static Tensor zeros(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::F32);
   static Tensor ones(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::F32);
   static Tensor full(const Shape& shape, float value, Device device = Device::cpu(),
@@ -69,6 +73,7 @@ class Tensor {
   std::vector<int64_t> strides() const;  // in elements; always contiguous row-major
   DType dtype() const { return dtype_; }
   Device device() const;
+  bool pinned() const { return storage_ && storage_->pinned; }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
 
   // Typed pointer to the first element (device memory for CUDA tensors).

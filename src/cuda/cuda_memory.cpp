@@ -9,6 +9,7 @@
 // the allocation retried once before a convnet::Error is thrown.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -111,6 +112,42 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, size
   if (dst_device.is_cuda()) CONVNET_CUDA_CHECK(cudaSetDevice(dst_device.index));
   else if (src_device.is_cuda()) CONVNET_CUDA_CHECK(cudaSetDevice(src_device.index));
   CONVNET_CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+}
+
+// cudaHostAlloc needs a driver; without a usable GPU pinning buys nothing, so
+// fall back to plain host memory. device_count() is fixed for the process, so
+// release_pinned makes the same choice as the allocation did.
+void* allocate_pinned(size_t bytes) {
+  if (device_count() == 0) {
+    void* ptr = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    CONVNET_CHECK(ptr != nullptr, "allocate_pinned: out of host memory allocating ", bytes, " bytes");
+    return ptr;
+  }
+  void* ptr = nullptr;
+  const cudaError_t status = cudaHostAlloc(&ptr, bytes, cudaHostAllocPortable);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    CONVNET_FAIL("allocate_pinned: cudaHostAlloc of ", bytes, " bytes failed: ",
+                 cudaGetErrorName(status), " (", cudaGetErrorString(status), ")");
+  }
+  return ptr;
+}
+
+void release_pinned(void* ptr) {
+  if (device_count() == 0) std::free(ptr);
+  else (void)cudaFreeHost(ptr);  // a destructor path: nothing useful to do with an error
+}
+
+void gather_rows(int device, DType dtype, const void* source, const int32_t* indices, int64_t rows,
+                 int64_t row_size, void* out) {
+  CONVNET_CUDA_CHECK(cudaSetDevice(device));
+  if (dtype == DType::F32) {
+    kernels::gather_rows_f32(static_cast<const float*>(source), indices, rows, row_size,
+                             static_cast<float*>(out), nullptr);
+  } else {
+    kernels::gather_rows_i32(static_cast<const int32_t*>(source), indices, rows, row_size,
+                             static_cast<int32_t*>(out), nullptr);
+  }
 }
 
 void fill(int device, void* ptr, DType dtype, int64_t count, float value) {

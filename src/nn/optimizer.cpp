@@ -16,7 +16,7 @@ Tensor zeros_like(Backend& be, const Tensor& param) {
 }
 
 // State follows its parameter if the model moved after the optimizer was built.
-void ensure_state(Backend& be, Tensor& state, const Tensor& param) {
+void prepare_state(Backend& be, Tensor& state, const Tensor& param) {
   if (!state.defined()) {
     state = zeros_like(be, param);
   } else if (state.device() != param.device()) {
@@ -54,6 +54,15 @@ void Optimizer::step() {
   for (size_t i = 0; i < params_.size(); ++i) update(be, *params_[i], i, schedule_);
 }
 
+void Optimizer::ensure_state() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Parameter& p = *params_[i];
+    Backend& be = detail::resolve_backend(backend_, p.value.device(), "Optimizer::ensure_state",
+                                          "the parameter");
+    create_state(be, p, i);
+  }
+}
+
 void Optimizer::zero_grad() {
   for (Parameter* p : params_) {
     Backend& be = detail::resolve_backend(backend_, p->grad.device(), "Optimizer::zero_grad",
@@ -74,12 +83,13 @@ SGD::SGD(std::vector<Parameter*> params, SgdOptions o)
                 "SGD: Nesterov momentum needs momentum > 0 and zero dampening");
 }
 
+void SGD::create_state(Backend& be, Parameter& p, size_t index) {
+  if (params_.momentum != 0.f) prepare_state(be, momentum_[index], p.value);  // plain SGD has none
+}
+
 void SGD::update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) {
-  Tensor* buffer = nullptr;
-  if (params_.momentum != 0.f) {
-    ensure_state(be, momentum_[index], p.value);
-    buffer = &momentum_[index];
-  }
+  create_state(be, p, index);
+  Tensor* buffer = params_.momentum != 0.f ? &momentum_[index] : nullptr;
   ops::sgd_update(be, p.value, p.grad, buffer, params_, schedule);
 }
 
@@ -107,9 +117,13 @@ Adam::Adam(std::vector<Parameter*> params, float lr, AdamParams p)
                 p.weight_decay, " must not be negative");
 }
 
+void Adam::create_state(Backend& be, Parameter& p, size_t index) {
+  prepare_state(be, exp_avg_[index], p.value);
+  prepare_state(be, exp_avg_sq_[index], p.value);
+}
+
 void Adam::update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) {
-  ensure_state(be, exp_avg_[index], p.value);
-  ensure_state(be, exp_avg_sq_[index], p.value);
+  create_state(be, p, index);
   ops::adam_update(be, p.value, p.grad, exp_avg_[index], exp_avg_sq_[index], params_, schedule);
 }
 

@@ -1,6 +1,8 @@
 // The CUDA hooks of a CPU-only build: every use of a CUDA device is a clear error.
 #include "core/cuda_hooks.hpp"
 
+#include <cstdlib>
+
 namespace convnet::cuda_hooks {
 namespace {
 [[noreturn]] void no_cuda(const char* what) {
@@ -16,5 +18,15 @@ void* allocate(int, size_t) { no_cuda("allocate CUDA tensor"); }
 void release(int, void*, size_t) {}
 void copy(void*, Device, const void*, Device, size_t) { no_cuda("copy to/from CUDA tensor"); }
 void fill(int, void*, DType, int64_t, float) { no_cuda("fill CUDA tensor"); }
+// With no GPU to copy to, pinning buys nothing: plain aligned host memory.
+void* allocate_pinned(size_t bytes) {
+  void* ptr = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  CONVNET_CHECK(ptr != nullptr, "allocate_pinned: out of host memory allocating ", bytes, " bytes");
+  return ptr;
+}
+void release_pinned(void* ptr) { std::free(ptr); }
+void gather_rows(int, DType, const void*, const int32_t*, int64_t, int64_t, void*) {
+  no_cuda("gather rows on a CUDA device");
+}
 
 }  // namespace convnet::cuda_hooks

@@ -40,8 +40,8 @@ TEST(MnistShortTraining, SmallCnnExceeds90PercentOnHeldOutImages) {
       .add<nn::Conv2d>(8, 16, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Flatten>().add<nn::Linear>(16 * 7 * 7, 10);
   nn::CrossEntropyLoss loss;
-  nn::SGD optimizer(net.parameters(), {0.05f, 0.9f});
-  train::ConstantLr schedule(0.05f);
+  nn::SGD optimizer(net.parameters(), {0.01f, 0.9f});
+  train::ConstantLr schedule(0.01f);
   train::TrainerOptions trainer_options;
   trainer_options.epochs = 2;
   trainer_options.progress = false;

@@ -47,6 +47,7 @@ class DataLoader {
   // Starts epoch `epoch` (0-based): fixes its order and rewinds.
   void start_epoch(int64_t epoch);
   // The next batch of the current epoch; false when the epoch is exhausted.
+  // Called before any start_epoch(), it starts epoch 0.
   // The returned tensors stay valid until the next call.
   bool next(Batch& batch);
 

@@ -28,14 +28,22 @@ class Optimizer {
   int64_t step_count() const { return step_; }
   void set_backend(std::optional<Backend::Kind> kind) { backend_ = kind; }
 
+  // "SGD", "Adam", "AdamW": checkpoints refuse to load one optimizer's state into another.
+  virtual std::string name() const = 0;
   // Per-parameter state tensors, named "<param>.<state>" (e.g. "0.weight.exp_avg"),
-  // for checkpoints. Created at the first step.
+  // for checkpoints. Created at the first step, or by ensure_state().
   virtual std::vector<std::pair<std::string, Tensor*>> state() = 0;
+  // Creates the zero state the first step would create, so that a checkpoint can
+  // be loaded into a fresh optimizer. Zero state at step 0 updates exactly like
+  // no state, so calling this never changes the trajectory.
+  void ensure_state();
   // Restores the step count (the state tensors are restored through state()).
   void set_step_count(int64_t step) { step_ = step; }
 
  protected:
   virtual void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) = 0;
+  // Creates (or moves to the parameter's device) the state of parameter `index`.
+  virtual void create_state(Backend& be, Parameter& p, size_t index) = 0;
   const std::vector<Parameter*>& params() const { return params_; }
 
  private:
@@ -57,10 +65,12 @@ struct SgdOptions {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Parameter*> params, SgdOptions options);
+  std::string name() const override { return "SGD"; }
   std::vector<std::pair<std::string, Tensor*>> state() override;
 
  protected:
   void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) override;
+  void create_state(Backend& be, Parameter& p, size_t index) override;
 
  private:
   SgdParams params_;
@@ -86,11 +96,13 @@ struct AdamWOptions {
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Parameter*> params, AdamOptions options);
+  std::string name() const override { return "Adam"; }
   std::vector<std::pair<std::string, Tensor*>> state() override;
 
  protected:
   Adam(std::vector<Parameter*> params, float lr, AdamParams p);
   void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) override;
+  void create_state(Backend& be, Parameter& p, size_t index) override;
 
  private:
   AdamParams params_;
@@ -100,6 +112,7 @@ class Adam : public Optimizer {
 class AdamW : public Adam {
  public:
   AdamW(std::vector<Parameter*> params, AdamWOptions options);
+  std::string name() const override { return "AdamW"; }
 };
 
 }  // namespace convnet::nn

@@ -55,7 +55,8 @@ class CosineLr : public LrSchedule {
 
 // OneCycleLR (anneal_strategy="cos", three_phase=False): warm up from
 // max_lr/div_factor to max_lr over pct_start of total_steps, then anneal by
-// cosine to max_lr/(div_factor*final_div_factor).
+// cosine to max_lr/(div_factor*final_div_factor), reached at step total_steps - 1
+// and held after it (PyTorch raises there instead).
 class OneCycleLr : public LrSchedule {
  public:
   OneCycleLr(float max_lr, int64_t total_steps, float pct_start = 0.3f, float div_factor = 25.f,
@@ -65,11 +66,13 @@ class OneCycleLr : public LrSchedule {
 
  private:
   float max_lr_, initial_lr_, final_lr_;
-  int64_t total_steps_, warmup_steps_;
+  int64_t total_steps_;
+  double warmup_end_;  // PyTorch's phase-1 end_step: pct_start * total_steps - 1, may be fractional
 };
 
 // "constant", "step", "cosine" or "onecycle" for a run of total_steps with
-// steps_per_epoch steps an epoch ("step" decays by 0.1 every third of the run).
+// steps_per_epoch steps an epoch ("step" decays by 0.1 every third of the run,
+// rounded up to whole epochs). Throws convnet::Error for another kind or bad numbers.
 std::unique_ptr<LrSchedule> make_schedule(const std::string& kind, float lr, int64_t total_steps,
                                           int64_t steps_per_epoch);
 

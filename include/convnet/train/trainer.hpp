@@ -40,13 +40,18 @@ struct EpochMetrics {
   double train_loss = 0, train_accuracy = 0;
   double test_loss = 0, test_accuracy = 0;
   double lr = 0;  // at the epoch's last step
+  // Wall time of the epoch's training pass (evaluation excluded) and samples / seconds.
   double seconds = 0, images_per_second = 0;
 };
 
 struct TrainerOptions {
   int64_t epochs = 1;
-  std::string metrics_csv;       // "" = none; else one row per epoch (header first)
-  std::string best_checkpoint;   // "" = none; else the model with the best test accuracy
+  // "" = none; else overwritten at the start of fit() with a header, then one row
+  // per epoch (test columns empty without a test loader). Unopenable: convnet::Error.
+  std::string metrics_csv;
+  // "" = none; else the model (io::save_safetensors, metadata "epoch" and
+  // "test_accuracy") whenever test accuracy improves. Needs a test loader.
+  std::string best_checkpoint;
   bool progress = true;          // a progress line on stderr (redrawn in place on a terminal)
   int64_t log_every = 50;        // batches between progress updates
 };
@@ -67,7 +72,8 @@ class Trainer {
   nn::Optimizer& optimizer_;
   const LrSchedule& schedule_;
   TrainerOptions options_;
-  int64_t step_ = 0;
+  int64_t step_ = 0;         // optimizer steps taken, across fit() calls
+  int64_t epochs_done_ = 0;  // across fit() calls, so a second fit() shuffles anew
 };
 
 }  // namespace convnet::train

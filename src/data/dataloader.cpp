@@ -1,0 +1,265 @@
+// DataLoader: seeded per-epoch permutations, batch gathering on the host (with
+// an optional prefetch thread and pinned staging buffers for a GPU target) or on
+// the GPU itself (device-resident mode).
+//
+// Prefetch is double buffering: batch k lives in slot k % 2. The worker may
+// fill batch j once the caller has released batch j - 2, which happens when the
+// caller asks for batch j - 1; so the worker gathers batch k + 1 while the caller
+// computes on batch k. One worker thread per epoch: start_epoch stops and joins
+// the previous one before it touches the order, so no state is shared mid-write.
+#include "convnet/data/dataloader.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "convnet/error.hpp"
+#include "convnet/random.hpp"
+#include "core/cuda_hooks.hpp"
+
+namespace convnet::data {
+
+namespace {
+
+struct Slot {
+  Tensor images;  // [rows, ...] f32, host (pinned when the target is a GPU)
+  Tensor labels;  // [rows] i32
+};
+
+// Fisher-Yates over 0..count-1 driven by Philox word (seed, epoch, i): a pure
+// function of (seed, epoch), whatever happened in earlier epochs. The multiply-
+// shift mapping of a 32-bit word to [0, i] is biased by at most (i + 1) / 2^32.
+std::vector<int32_t> epoch_order(int64_t count, bool shuffle, uint64_t seed, int64_t epoch) {
+  std::vector<int32_t> order(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) order[i] = static_cast<int32_t>(i);
+  if (!shuffle) return order;
+  for (int64_t i = count - 1; i > 0; --i) {
+    const uint32_t word = philox4x32(static_cast<uint64_t>(i), static_cast<uint64_t>(epoch), seed).v[0];
+    const int64_t j = static_cast<int64_t>((uint64_t{word} * static_cast<uint64_t>(i + 1)) >> 32);
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+}  // namespace
+
+struct DataLoader::Impl {
+  DataLoaderOptions options;
+  int64_t count = 0;
+  Shape sample_shape;    // one image's extents, e.g. [1, 28, 28]
+  int64_t row_size = 0;  // elements per image
+  int64_t batches = 0;
+  Tensor images;         // normalised: on the host, or on the GPU when device-resident
+  Tensor labels;
+  std::vector<int32_t> order;
+  Tensor device_order;   // device-resident mode: this epoch's order on the GPU
+  int64_t epoch = -1;    // -1: no epoch started yet
+  int64_t next_batch = 0;
+  Slot slots[2];
+
+  // Prefetch worker state, guarded by mutex.
+  std::thread worker;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool stop = false;
+  int64_t filled = 0;    // batches 0..filled-1 are gathered
+  int64_t released = 0;  // the caller is done with batches 0..released-1
+  std::exception_ptr worker_error;
+
+  bool prefetching() const { return options.prefetch && !options.device_resident; }
+  int64_t batch_begin(int64_t k) const { return k * options.batch_size; }
+  int64_t batch_rows(int64_t k) const { return std::min(options.batch_size, count - batch_begin(k)); }
+  Shape batch_shape(int64_t rows) const {
+    std::vector<int64_t> dims = sample_shape.dims();
+    dims.insert(dims.begin(), rows);
+    return Shape(std::move(dims));
+  }
+
+  void gather_on_host(int64_t k, Slot& slot) const {
+    const int64_t begin = batch_begin(k), rows = batch_rows(k);
+    const float* source = images.data<float>();
+    const int32_t* source_labels = labels.data<int32_t>();
+    float* out = slot.images.data<float>();
+    int32_t* out_labels = slot.labels.data<int32_t>();
+    const size_t row_bytes = static_cast<size_t>(row_size) * sizeof(float);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t index = order[static_cast<size_t>(begin + r)];
+      std::memcpy(out + r * row_size, source + index * row_size, row_bytes);
+      out_labels[r] = source_labels[index];
+    }
+  }
+
+  void run_worker() {
+    for (int64_t j = 0; j < batches; ++j) {
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return stop || j < released + 2; });
+        if (stop) return;
+      }
+      try {
+        gather_on_host(j, slots[j % 2]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        worker_error = std::current_exception();
+        changed.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      filled = j + 1;
+      changed.notify_all();
+    }
+  }
+
+  void stop_worker() {
+    if (!worker.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stop = true;
+    }
+    changed.notify_all();
+    worker.join();
+  }
+
+  // Batch k from slot k % 2 to the target: a view on the CPU, a copy to a GPU.
+  void deliver(int64_t k, Batch& batch) {
+    const int64_t rows = batch_rows(k);
+    const Slot& slot = slots[k % 2];
+    if (options.device.is_cpu()) {
+      batch.images = slot.images.slice(0, rows);
+      batch.labels = slot.labels.slice(0, rows);
+      return;
+    }
+    batch.images = Tensor::empty(batch_shape(rows), options.device, DType::F32);
+    batch.images.copy_from(slot.images.slice(0, rows));
+    batch.labels = Tensor::empty({rows}, options.device, DType::I32);
+    batch.labels.copy_from(slot.labels.slice(0, rows));
+  }
+
+  void gather_on_device(int64_t k, Batch& batch) {
+    const int64_t rows = batch_rows(k);
+    const int32_t* indices = device_order.data<int32_t>() + batch_begin(k);
+    batch.images = Tensor::empty(batch_shape(rows), options.device, DType::F32);
+    batch.labels = Tensor::empty({rows}, options.device, DType::I32);
+    cuda_hooks::gather_rows(options.device.index, DType::F32, images.raw_data(), indices, rows,
+                            row_size, batch.images.raw_data());
+    cuda_hooks::gather_rows(options.device.index, DType::I32, labels.raw_data(), indices, rows, 1,
+                            batch.labels.raw_data());
+  }
+};
+
+DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.options = options;
+  const Tensor& images = dataset.images;
+  const Tensor& labels = dataset.labels;
+  CONVNET_CHECK(images.defined() && labels.defined(), "DataLoader: the data set is empty (",
+                images.str(), ", ", labels.str(), ")");
+  CONVNET_CHECK(images.dtype() == DType::F32 && images.dim() >= 1, "DataLoader: images must be "
+                "f32 [N, ...], got ", images.str());
+  CONVNET_CHECK(labels.dtype() == DType::I32 && labels.dim() == 1, "DataLoader: labels must be "
+                "i32 [N], got ", labels.str());
+  CONVNET_CHECK(images.size(0) == labels.size(0), "DataLoader: ", images.size(0), " images but ",
+                labels.size(0), " labels");
+  CONVNET_CHECK(images.size(0) < (int64_t{1} << 31), "DataLoader: ", images.size(0),
+                " samples do not fit the int32 indices of a permutation");
+  CONVNET_CHECK(options.batch_size > 0, "DataLoader: batch_size must be positive, got ",
+                options.batch_size);
+  const Normalization norm = options.normalization;
+  CONVNET_CHECK(std::isfinite(norm.mean) && std::isfinite(norm.stddev) && norm.stddev > 0.f,
+                "DataLoader: normalization needs a finite mean and a positive stddev, got mean ",
+                norm.mean, " stddev ", norm.stddev);
+  const Device device = options.device;
+  CONVNET_CHECK(!options.device_resident || device.is_cuda(), "DataLoader: device_resident needs "
+                "a CUDA device, but the loader delivers to ", device);
+  if (device.is_cuda())
+    CONVNET_CHECK(cuda_compiled() && device.index >= 0 && device.index < cuda_device_count(),
+                  "DataLoader: cannot deliver batches to ", device, ": ",
+                  cuda_compiled() ? cuda_unavailable_reason() : "convnet was built without CUDA");
+
+  s.count = images.size(0);
+  s.sample_shape = Shape(std::vector<int64_t>(images.shape().dims().begin() + 1,
+                                              images.shape().dims().end()));
+  s.row_size = s.sample_shape.numel();
+  s.batches = options.drop_last ? s.count / options.batch_size
+                                : (s.count + options.batch_size - 1) / options.batch_size;
+
+  // Normalise once, here, so a batch costs one copy and no arithmetic.
+  Tensor host_images = images.to(Device::cpu());
+  Tensor normalised = Tensor::empty(images.shape(), Device::cpu(), DType::F32);
+  const float* in = host_images.data<float>();
+  float* out = normalised.data<float>();
+  for (int64_t i = 0; i < normalised.numel(); ++i) out[i] = (in[i] - norm.mean) / norm.stddev;
+  Tensor host_labels = labels.to(Device::cpu()).clone();
+
+  if (options.device_resident) {
+    s.images = normalised.to(device);
+    s.labels = host_labels.to(device);
+    return;
+  }
+  s.images = normalised;
+  s.labels = host_labels;
+  const int64_t slot_rows = std::min(options.batch_size, s.count);
+  for (Slot& slot : s.slots) {
+    // Pinned staging when the batch goes on to a GPU: cudaMemcpy from pageable
+    // memory goes through a driver bounce buffer at a fraction of the speed.
+    slot.images = device.is_cuda() ? Tensor::empty_pinned(s.batch_shape(slot_rows), DType::F32)
+                                   : Tensor::empty(s.batch_shape(slot_rows), Device::cpu());
+    slot.labels = device.is_cuda() ? Tensor::empty_pinned({slot_rows}, DType::I32)
+                                   : Tensor::empty({slot_rows}, Device::cpu(), DType::I32);
+  }
+}
+
+DataLoader::~DataLoader() { impl_->stop_worker(); }
+
+void DataLoader::start_epoch(int64_t epoch) {
+  Impl& s = *impl_;
+  s.stop_worker();  // before the order changes: the worker reads it
+  s.epoch = epoch;
+  s.next_batch = 0;
+  s.order = epoch_order(s.count, s.options.shuffle, s.options.seed, epoch);
+  if (s.options.device_resident) {
+    if (s.count > 0) s.device_order = Tensor::from_vector(s.order, {s.count}, s.options.device);
+    return;
+  }
+  if (s.prefetching() && s.batches > 0) {
+    s.stop = false;
+    s.filled = 0;
+    s.released = 0;
+    s.worker_error = nullptr;
+    s.worker = std::thread([&s] { s.run_worker(); });
+  }
+}
+
+bool DataLoader::next(Batch& batch) {
+  Impl& s = *impl_;
+  if (s.epoch < 0) start_epoch(0);
+  if (s.next_batch >= s.batches) return false;
+  const int64_t k = s.next_batch++;
+  if (s.options.device_resident) {
+    s.gather_on_device(k, batch);
+    return true;
+  }
+  if (s.prefetching()) {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.released = k;  // the caller's previous batch (k - 1) may now be overwritten
+    s.changed.notify_all();
+    s.changed.wait(lock, [&] { return s.filled > k || s.worker_error; });
+    if (s.worker_error) std::rethrow_exception(s.worker_error);
+  } else {
+    s.gather_on_host(k, s.slots[k % 2]);
+  }
+  s.deliver(k, batch);
+  return true;
+}
+
+int64_t DataLoader::size() const { return impl_->count; }
+int64_t DataLoader::batches_per_epoch() const { return impl_->batches; }
+const DataLoaderOptions& DataLoader::options() const { return impl_->options; }
+
+}  // namespace convnet::data
