@@ -10,10 +10,10 @@
 //   backward data    col [CRS,G*PQ] = W^T [CRS,K] x dY [K,G*PQ], then col2im per image
 //   backward filter  dW [K,CRS]    += dY [K,G*PQ] x col^T [G*PQ,CRS]
 // Why groups: a GEMM with PQ = 196 columns (the MNIST CNN's second layer) runs
-// at 213 GFLOP/s here, with ~1000 columns at 274. The per-image work around it
-// (im2col, col2im, the NCHW <-> [K, G*PQ] reorders) is split over the cores with
-// OpenMP while OpenBLAS threads the GEMM itself. A 1x1 kernel with stride 1 and
-// no padding needs no unrolling: col is the image itself, one GEMM an image.
+// at 213 GFLOP/s here, with ~1000 columns at 274. Groups are spread over the
+// cores (parallel.hpp), each running its im2col, GEMM and reorders alone, so
+// the cores never wait on each other inside a group. A 1x1 kernel with stride
+// 1 and no padding needs no unrolling: col is the image itself.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -180,14 +180,25 @@ void col2im_add(const float* col, const ConvGeometry& g, int64_t ld, float* imag
   });
 }
 
-// dY [K, G*PQ] <- images [first, first+G) of grad_output [N,K,PQ] (and back).
+// dY [K, G*PQ] <- images [first, first+G) of grad_output [N,K,PQ].
 void gather_group(const float* nkpq, const ConvGeometry& g, int64_t first, int64_t group,
                   float* kgpq) {
   const int64_t pq = g.pq(), ld = group * pq;
-  parallel_for(group * g.k, [&](int64_t item) {
-    const int64_t i = item / g.k, k = item % g.k;
-    const float* src = nkpq + ((first + i) * g.k + k) * pq;
-    std::copy(src, src + pq, kgpq + k * ld + i * pq);
+  for (int64_t i = 0; i < group; ++i)
+    for (int64_t k = 0; k < g.k; ++k) {
+      const float* src = nkpq + ((first + i) * g.k + k) * pq;
+      std::copy(src, src + pq, kgpq + k * ld + i * pq);
+    }
+}
+
+// Runs body(first, count) for every group of images, the groups spread over the cores.
+template <typename Body>
+void for_each_group(const ConvGeometry& g, Body body) {
+  const int64_t group = group_size(g);
+  const int64_t groups = (g.n + group - 1) / group;
+  parallel_for(groups, [&](int64_t index) {
+    const int64_t first = index * group;
+    body(first, std::min(group, g.n - first));
   });
 }
 
@@ -203,31 +214,30 @@ void CpuBackend::conv2d_forward(const Tensor& input, const Tensor& weight, const
   const int64_t crs = g.crs(), pq = g.pq();
 
   if (g.pointwise()) {
-    for (int64_t n = 0; n < g.n; ++n) {
+    parallel_for(g.n, [&](int64_t n) {
       float* out_n = out + n * g.k * pq;
       // Starting from the bias and letting GEMM add (beta = 1) saves a pass over out_n.
       if (b)
         for (int64_t k = 0; k < g.k; ++k) std::fill(out_n + k * pq, out_n + (k + 1) * pq, b[k]);
       gemm(false, false, int(g.k), int(pq), int(crs), 1.f, w, int(crs), in + n * g.chw(), int(pq),
            b ? 1.f : 0.f, out_n, int(pq));
-    }
+    });
     return;
   }
-  const int64_t group = group_size(g);
-  float* col = workspace(0, crs * group * pq);
-  float* y = workspace(1, g.k * group * pq);
-  for (int64_t first = 0; first < g.n; first += group) {
-    const int64_t count = std::min(group, g.n - first), ld = count * pq;
-    parallel_for(count, [&](int64_t i) { im2col(in + (first + i) * g.chw(), g, ld, col + i * pq); });
+  for_each_group(g, [&](int64_t first, int64_t count) {
+    const int64_t ld = count * pq;
+    float* col = workspace(0, crs * ld);
+    float* y = workspace(1, g.k * ld);
+    for (int64_t i = 0; i < count; ++i) im2col(in + (first + i) * g.chw(), g, ld, col + i * pq);
     gemm(false, false, int(g.k), int(ld), int(crs), 1.f, w, int(crs), col, int(ld), 0.f, y, int(ld));
-    parallel_for(count * g.k, [&](int64_t item) {
-      const int64_t i = item / g.k, k = item % g.k;
-      const float* src = y + k * ld + i * pq;
-      float* dst = out + ((first + i) * g.k + k) * pq;
-      const float bias_k = b ? b[k] : 0.f;
-      for (int64_t j = 0; j < pq; ++j) dst[j] = src[j] + bias_k;
-    });
-  }
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t k = 0; k < g.k; ++k) {
+        const float* src = y + k * ld + i * pq;
+        float* dst = out + ((first + i) * g.k + k) * pq;
+        const float bias_k = b ? b[k] : 0.f;
+        for (int64_t j = 0; j < pq; ++j) dst[j] = src[j] + bias_k;
+      }
+  });
 }
 
 void CpuBackend::conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
@@ -240,26 +250,26 @@ void CpuBackend::conv2d_backward_data(const Tensor& grad_output, const Tensor& w
 
   if (g.pointwise()) {
     // dX_n [C, HW] = W^T [C,K] x dY_n [K, PQ] with PQ == HW: written directly.
-    for (int64_t n = 0; n < g.n; ++n)
+    parallel_for(g.n, [&](int64_t n) {
       gemm(true, false, int(g.c), int(pq), int(g.k), 1.f, w, int(crs), dy + n * g.k * pq, int(pq),
            0.f, dx + n * chw, int(pq));
+    });
     return;
   }
-  const int64_t group = group_size(g);
-  float* col = workspace(0, crs * group * pq);
-  float* dy_group = workspace(1, g.k * group * pq);
-  for (int64_t first = 0; first < g.n; first += group) {
-    const int64_t count = std::min(group, g.n - first), ld = count * pq;
+  for_each_group(g, [&](int64_t first, int64_t count) {
+    const int64_t ld = count * pq;
+    float* col = workspace(0, crs * ld);
+    float* dy_group = workspace(1, g.k * ld);
     gather_group(dy, g, first, count, dy_group);
     gemm(true, false, int(crs), int(ld), int(g.k), 1.f, w, int(crs), dy_group, int(ld), 0.f, col,
          int(ld));
-    parallel_for(count, [&](int64_t i) {
+    for (int64_t i = 0; i < count; ++i) {
       float* dx_n = dx + (first + i) * chw;
       // Inputs no window touches (e.g. the edge a large stride skips) still get 0.
       std::fill(dx_n, dx_n + chw, 0.f);
       col2im_add(col + i * pq, g, ld, dx_n);
-    });
-  }
+    }
+  });
 }
 
 void CpuBackend::conv2d_backward_filter(const Tensor& input, const Tensor& grad_output,
@@ -269,30 +279,42 @@ void CpuBackend::conv2d_backward_filter(const Tensor& input, const Tensor& grad_
   const float* in = input.data<float>();
   const float* dy = grad_output.data<float>();
   float* dw = grad_weight.data<float>();
-  const int64_t crs = g.crs(), pq = g.pq();
+  const int64_t crs = g.crs(), pq = g.pq(), kcrs = g.k * crs;
 
-  if (g.n == 0) {
-    if (!accumulate) std::fill(dw, dw + g.k * crs, 0.f);
-    return;
-  }
-  if (g.pointwise()) {
-    for (int64_t n = 0; n < g.n; ++n) {
-      const float beta = (n == 0 && !accumulate) ? 0.f : 1.f;  // the first image overwrites
-      gemm(false, true, int(g.k), int(crs), int(pq), 1.f, dy + n * g.k * pq, int(pq),
-           in + n * g.chw(), int(pq), beta, dw, int(crs));
-    }
-    return;
-  }
+  // Each worker sums its share of the batch into its own partial dW; the
+  // partials are then added in a fixed order, so the result does not depend on
+  // which thread finished first.
   const int64_t group = group_size(g);
-  float* col = workspace(0, crs * group * pq);
-  float* dy_group = workspace(1, g.k * group * pq);
-  for (int64_t first = 0; first < g.n; first += group) {
-    const int64_t count = std::min(group, g.n - first), ld = count * pq;
-    parallel_for(count, [&](int64_t i) { im2col(in + (first + i) * g.chw(), g, ld, col + i * pq); });
-    gather_group(dy, g, first, count, dy_group);
-    const float beta = (first == 0 && !accumulate) ? 0.f : 1.f;  // the first group overwrites
-    gemm(false, true, int(g.k), int(crs), int(ld), 1.f, dy_group, int(ld), col, int(ld), beta, dw,
-         int(crs));
+  const int64_t groups = (g.n + group - 1) / group;
+  const int64_t workers = std::min<int64_t>(parallel_threads(), std::max<int64_t>(groups, 1));
+  std::vector<float> partial(static_cast<size_t>(workers * kcrs), 0.f);
+  parallel_for(workers, [&](int64_t worker) {
+    float* dw_part = partial.data() + worker * kcrs;
+    for (int64_t index = groups * worker / workers; index < groups * (worker + 1) / workers; ++index) {
+      const int64_t first = index * group, count = std::min(group, g.n - first), ld = count * pq;
+      const float* cols = in + first * g.chw();
+      if (!g.pointwise() || count > 1) {
+        float* col = workspace(0, crs * ld);
+        for (int64_t i = 0; i < count; ++i) {
+          if (g.pointwise()) {
+            for (int64_t c = 0; c < g.c; ++c)
+              std::copy_n(in + (first + i) * g.chw() + c * pq, pq, col + c * ld + i * pq);
+          } else {
+            im2col(in + (first + i) * g.chw(), g, ld, col + i * pq);
+          }
+        }
+        cols = col;
+      }
+      float* dy_group = workspace(1, g.k * ld);
+      gather_group(dy, g, first, count, dy_group);
+      gemm(false, true, int(g.k), int(crs), int(ld), 1.f, dy_group, int(ld), cols, int(ld), 1.f,
+           dw_part, int(crs));
+    }
+  });
+  for (int64_t i = 0; i < kcrs; ++i) {
+    float sum = accumulate ? dw[i] : 0.f;
+    for (int64_t worker = 0; worker < workers; ++worker) sum += partial[worker * kcrs + i];
+    dw[i] = sum;
   }
 }
 

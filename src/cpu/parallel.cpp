@@ -18,7 +18,7 @@ int configured_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-thread_local bool in_parallel_region = false;
+thread_local bool t_in_parallel_region = false;
 
 class Pool {
  public:
@@ -55,9 +55,9 @@ class Pool {
   void run_chunk(int index, const std::function<void(int64_t)>& body) {
     const int64_t n = threads();
     const int64_t begin = count_ * index / n, end = count_ * (index + 1) / n;
-    in_parallel_region = true;
+    t_in_parallel_region = true;
     for (int64_t i = begin; i < end; ++i) body(i);
-    in_parallel_region = false;
+    t_in_parallel_region = false;
   }
 
   void work(int index) {
@@ -99,9 +99,11 @@ Pool& pool() {
 
 int parallel_threads() { return pool().threads(); }
 
+bool in_parallel_region() { return t_in_parallel_region; }
+
 void parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
   if (count <= 0) return;
-  if (count == 1 || in_parallel_region || pool().threads() == 1) {
+  if (count == 1 || t_in_parallel_region || pool().threads() == 1) {
     for (int64_t i = 0; i < count; ++i) body(i);
     return;
   }

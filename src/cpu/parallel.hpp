@@ -19,6 +19,8 @@ void parallel_for(int64_t count, const std::function<void(int64_t)>& body);
 
 // Threads used (the caller included): CONVNET_NUM_THREADS if set, else the cores.
 int parallel_threads();
+// True inside a parallel_for body (nested parallel_for calls run serially there).
+bool in_parallel_region();
 
 }  // namespace convnet::cpu
 
