@@ -3,8 +3,12 @@
 #pragma once
 
 #include "convnet/backend.hpp"
+#include "convnet/data/dataloader.hpp"
+#include "convnet/data/dataset.hpp"
+#include "convnet/data/idx.hpp"
 #include "convnet/device.hpp"
 #include "convnet/error.hpp"
+#include "convnet/io/safetensors.hpp"
 #include "convnet/nn/init.hpp"
 #include "convnet/nn/layer.hpp"
 #include "convnet/nn/layers.hpp"
@@ -15,4 +19,6 @@
 #include "convnet/random.hpp"
 #include "convnet/shape.hpp"
 #include "convnet/tensor.hpp"
+#include "convnet/train/schedule.hpp"
+#include "convnet/train/trainer.hpp"
 #include "convnet/version.hpp"
