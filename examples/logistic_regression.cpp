@@ -20,6 +20,8 @@
 // convergence on the same pixels, gets 96.7-97.2% depending on its L2 penalty).
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -34,17 +36,6 @@
 using namespace convnet;
 
 namespace {
-
-// Positive numbers only: CLI11's PositiveNumber would answer "--lr 0" with a range up to 1.8e308.
-const CLI::Validator kPositive(
-    [](std::string& text) -> std::string {
-      try {
-        if (std::stod(text) > 0) return "";
-      } catch (const std::exception&) {
-      }
-      return "must be a number greater than 0, got " + text;
-    },
-    "> 0");
 
 constexpr int64_t kPixels = 28 * 28;
 
@@ -123,9 +114,9 @@ int main(int argc, char** argv) {
   float lr = 0.2f;
   uint64_t seed = 1;
   app.add_option("--data", data_dir, "directory with the four MNIST IDX files");
-  app.add_option("--epochs", epochs, "passes over the training images")->check(kPositive);
-  app.add_option("--batch-size", batch_size, "images per step")->check(kPositive);
-  app.add_option("--lr", lr, "SGD learning rate")->check(kPositive);
+  app.add_option("--epochs", epochs, "passes over the training images")->check(examples::kPositive);
+  app.add_option("--batch-size", batch_size, "images per step")->check(examples::kPositive);
+  app.add_option("--lr", lr, "SGD learning rate")->check(examples::kPositive);
   app.add_option("--seed", seed, "seed for initialisation and shuffling");
   app.add_option("--negative", negative, "the digit with target 0")->check(CLI::Range(0, 9));
   app.add_option("--positive", positive, "the digit with target 1")->check(CLI::Range(0, 9));

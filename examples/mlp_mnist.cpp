@@ -17,6 +17,8 @@
 // same 784-hidden-10 shape past 98%.
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -33,17 +35,6 @@ using namespace convnet;
 
 namespace {
 
-// Positive numbers only: CLI11's PositiveNumber would answer "--lr 0" with a range up to 1.8e308.
-const CLI::Validator kPositive(
-    [](std::string& text) -> std::string {
-      try {
-        if (std::stod(text) > 0) return "";
-      } catch (const std::exception&) {
-      }
-      return "must be a number greater than 0, got " + text;
-    },
-    "> 0");
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,12 +47,12 @@ int main(int argc, char** argv) {
   app.add_option("--data", data_dir, "directory with the four MNIST IDX files");
   app.add_option("--backend", backend_name, "auto (cuda when a GPU is present, else cpu), cpu, cuda or cudnn")
       ->check(CLI::IsMember({"auto", "cpu", "cuda", "cudnn"}));
-  app.add_option("--hidden", hidden, "neurons in the hidden layer")->check(kPositive);
+  app.add_option("--hidden", hidden, "neurons in the hidden layer")->check(examples::kPositive);
   app.add_option("--activation", activation, "relu, or sigmoid as in the series")
       ->check(CLI::IsMember({"relu", "sigmoid"}));
-  app.add_option("--epochs", epochs, "passes over the 60,000 training images")->check(kPositive);
-  app.add_option("--batch-size", batch_size, "images per step")->check(kPositive);
-  app.add_option("--lr", lr, "peak SGD learning rate")->check(kPositive);
+  app.add_option("--epochs", epochs, "passes over the 60,000 training images")->check(examples::kPositive);
+  app.add_option("--batch-size", batch_size, "images per step")->check(examples::kPositive);
+  app.add_option("--lr", lr, "peak SGD learning rate")->check(examples::kPositive);
   app.add_option("--momentum", momentum, "SGD momentum")->check(CLI::Range(0.f, 0.999f));
   app.add_option("--schedule", schedule_name, "learning-rate schedule: constant, step, cosine or onecycle")
       ->check(CLI::IsMember({"constant", "step", "cosine", "onecycle"}));

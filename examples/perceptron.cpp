@@ -17,6 +17,8 @@
 // every later example; only the layers and the loss change.
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -32,17 +34,6 @@
 using namespace convnet;
 
 namespace {
-
-// Positive numbers only: CLI11's PositiveNumber would answer "--lr 0" with a range up to 1.8e308.
-const CLI::Validator kPositive(
-    [](std::string& text) -> std::string {
-      try {
-        if (std::stod(text) > 0) return "";
-      } catch (const std::exception&) {
-      }
-      return "must be a number greater than 0, got " + text;
-    },
-    "> 0");
 
 const char* kDefaultIris = "/usr/lib/python3/dist-packages/sklearn/datasets/data/iris.csv";
 const char* kFeatureNames[4] = {"sepal length", "sepal width", "petal length", "petal width"};
@@ -137,8 +128,8 @@ int main(int argc, char** argv) {
                  "4: all measurements; 2: sepal length and petal length (a boundary you can draw)")
       ->check(CLI::IsMember({2, 4}));
   app.add_option("--epochs", max_epochs, "at most this many passes; stops at the first pass without a mistake")
-      ->check(kPositive);
-  app.add_option("--lr", lr, "step size; 1 is Rosenblatt's rule w += y·x")->check(kPositive);
+      ->check(examples::kPositive);
+  app.add_option("--lr", lr, "step size; 1 is Rosenblatt's rule w += y·x")->check(examples::kPositive);
   app.add_option("--seed", seed, "seed for the initial weights and the visiting order");
   CLI11_PARSE(app, argc, argv);
 

@@ -1,27 +1,14 @@
 // Elementwise kernels over flat contiguous arrays.
-// Decomposition: a grid-stride loop, 256 threads a block, at most 4 blocks per
-// SM-worth of work requested (capped at 65535 blocks) so one launch covers any size.
+// Decomposition: a grid-stride loop, 256 threads a block, one thread per element
+// up to 65535 blocks (launch.cuh), so one launch covers any size.
 #include <cuda_runtime.h>
 
 #include "convnet/error.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/launch.cuh"
 
 namespace convnet::kernels {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t count) {
-  const int64_t blocks = (count + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
-}
-
-void check_launch(const char* kernel) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    CONVNET_FAIL("launch of ", kernel, " failed: ", cudaGetErrorName(status), " (",
-                 cudaGetErrorString(status), ")");
-}
 
 template <typename T>
 __global__ void fill_kernel(T* out, int64_t count, T value) {

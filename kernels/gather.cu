@@ -10,23 +10,10 @@
 
 #include "convnet/error.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/launch.cuh"
 
 namespace convnet::kernels {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t count) {
-  const int64_t blocks = (count + kThreads - 1) / kThreads;
-  return static_cast<int>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
-}
-
-void check_launch(const char* kernel) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess)
-    CONVNET_FAIL("launch of ", kernel, " failed: ", cudaGetErrorName(status), " (",
-                 cudaGetErrorString(status), ")");
-}
 
 __global__ void gather_rows_kernel(const uint32_t* __restrict__ source,
                                    const int32_t* __restrict__ indices, int64_t rows,
