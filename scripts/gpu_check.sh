@@ -22,6 +22,11 @@ if [[ -d .debs ]]; then
          -DCMAKE_CXX_FLAGS="-isystem $root/usr/include -isystem $root/usr/include/x86_64-linux-gnu")
 fi
 
+# MNIST for the data and training tests, carried gzipped.
+if [[ -d .debs/mnist && ! -d data/mnist ]]; then
+  mkdir -p data && cp -r .debs/mnist data/mnist
+fi
+
 # cuDNN: the toolkit's own if it has one, else the one PyTorch's wheels bring.
 cudnn_root=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null || true)
 if [[ -n "$cudnn_root" ]]; then
