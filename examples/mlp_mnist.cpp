@@ -72,12 +72,8 @@ int main(int argc, char** argv) {
       kind = parse_backend_kind(backend_name);
     const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
     get_backend(kind);  // fails here, with the reason, when that backend cannot run
-    if (!save_path.empty()) {
-      // Find out now, not after training, that the checkpoint cannot be written.
-      const std::filesystem::path folder = std::filesystem::path(save_path).parent_path();
-      CONVNET_CHECK(folder.empty() || std::filesystem::is_directory(folder), "mlp_mnist: cannot save to ",
-                    save_path, ": the folder ", folder.string(), " does not exist");
-    }
+    examples::check_writable("mlp_mnist", save_path);
+    examples::check_writable("mlp_mnist", metrics_csv);
 
     const data::Dataset train_set = data::load_mnist(data_dir, data::Split::Train);
     const data::Dataset test_set = data::load_mnist(data_dir, data::Split::Test);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "convnet/convnet.hpp"
 #include "convnet/data/dataloader.hpp"
 #include "convnet/io/safetensors.hpp"
@@ -115,6 +116,8 @@ void predict(nn::Sequential& net, const std::string& path, data::Normalization n
 
 int run(const Flags& f) {
   const auto start = std::chrono::steady_clock::now();
+  examples::check_writable("mnist_cnn", f.save);
+  examples::check_writable("mnist_cnn", f.metrics);
   const Backend::Kind kind = pick_backend(f.backend);
   Backend& backend = get_backend(kind);  // throws with the reason when unavailable
   const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
