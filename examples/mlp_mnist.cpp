@@ -21,7 +21,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "convnet/convnet.hpp"
