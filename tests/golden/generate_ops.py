@@ -124,6 +124,22 @@ def case(name, op, params, build):
     CASES.append((name, op, params, build))
 
 
+def weighted_layer_tensors(d, x, wt, b, xl, wl, bl, y):
+    """Backpropagates a seeded upstream gradient through y and returns the case's
+    tensors, with a prior gradient for the accumulate=true paths (conv2d, linear)."""
+    dy = d.randn(y.shape)
+    y.backward(dy.double())
+    prior = d.randn(wt.shape)
+    t = {"input": x, "weight": wt, "output": out32(y), "grad_output": dy,
+         "grad_input": out32(xl.grad), "grad_weight": out32(wl.grad),
+         "grad_weight_prior": prior, "grad_weight_accumulated": out32(prior.double() + wl.grad)}
+    if b is not None:
+        bias_prior = d.randn(b.shape)
+        t.update({"bias": b, "grad_bias": out32(bl.grad), "grad_bias_prior": bias_prior,
+                  "grad_bias_accumulated": out32(bias_prior.double() + bl.grad)})
+    return t
+
+
 def conv2d_cases():
     # n, c, h, w, k, (r, s), (stride), (pad), (dilation), bias
     shapes = [
@@ -148,17 +164,7 @@ def conv2d_cases():
             xl, wl = leaf(x), leaf(wt)
             bl = leaf(b) if bias else None
             y = F.conv2d(xl, wl, bl, stride=stride, padding=pad, dilation=dil)
-            dy = d.randn(y.shape)
-            y.backward(dy.double())
-            prior = d.randn(wt.shape)
-            t = {"input": x, "weight": wt, "output": out32(y), "grad_output": dy,
-                 "grad_input": out32(xl.grad), "grad_weight": out32(wl.grad),
-                 "grad_weight_prior": prior, "grad_weight_accumulated": out32(prior.double() + wl.grad)}
-            if bias:
-                bias_prior = d.randn(b.shape)
-                t.update({"bias": b, "grad_bias": out32(bl.grad), "grad_bias_prior": bias_prior,
-                          "grad_bias_accumulated": out32(bias_prior.double() + bl.grad)})
-            return t
+            return weighted_layer_tensors(d, x, wt, b, xl, wl, bl, y)
 
         case(name, "conv2d", params, build)
 
@@ -306,17 +312,7 @@ def linear_cases():
             xl, wl = leaf(x), leaf(wt)
             bl = leaf(b) if bias else None
             y = F.linear(xl, wl, bl)
-            dy = d.randn(y.shape)
-            y.backward(dy.double())
-            prior = d.randn(wt.shape)
-            t = {"input": x, "weight": wt, "output": out32(y), "grad_output": dy,
-                 "grad_input": out32(xl.grad), "grad_weight": out32(wl.grad),
-                 "grad_weight_prior": prior, "grad_weight_accumulated": out32(prior.double() + wl.grad)}
-            if bias:
-                bias_prior = d.randn(b.shape)
-                t.update({"bias": b, "grad_bias": out32(bl.grad), "grad_bias_prior": bias_prior,
-                          "grad_bias_accumulated": out32(bias_prior.double() + bl.grad)})
-            return t
+            return weighted_layer_tensors(d, x, wt, b, xl, wl, bl, y)
 
         case(name, "linear", {"bias": bias}, build)
 
