@@ -31,7 +31,7 @@ void gather_words(const void* source, const int32_t* indices, int64_t rows, int6
   if (rows <= 0 || row_size <= 0) return;
   gather_rows_kernel<<<blocks_for(rows * row_size), kThreads, 0, stream>>>(
       static_cast<const uint32_t*>(source), indices, rows, row_size, static_cast<uint32_t*>(out));
-  check_launch(name);
+  check_launch(name, stream);
 }
 
 }  // namespace

@@ -1,18 +1,36 @@
 // Launch wrappers for every kernel in kernels/*.cu, as plain C++ so code outside
-// kernels/ compiles with the host compiler. Each wrapper checks the launch and
-// throws convnet::Error on failure. All pointers are device pointers.
+// kernels/ compiles with the host compiler. Each wrapper launches on `stream`,
+// checks the launch (and, with CONVNET_CUDA_SYNC=1, synchronises and checks
+// again so an error names its kernel) and throws convnet::Error on failure.
+// All pointers are device pointers; all arrays contiguous, NCHW for images.
+// Shapes were validated by convnet::ops; wrappers trust them. Every wrapper
+// writes every element of its outputs and returns at once for empty inputs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "convnet/backend.hpp"
+#include "kernels/conv2d_index.hpp"
 
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 
 namespace convnet::kernels {
 
+// ---- launch.cu: test hook. Caps the grid of every grid-stride launch at
+// `blocks` (0 = no cap, the default) so tests can make every loop wrap.
+void set_grid_cap(int blocks);
+int grid_cap();
+
 // ---- elementwise.cu
 void fill_f32(float* out, int64_t count, float value, cudaStream_t stream);
 void fill_i32(int32_t* out, int64_t count, int32_t value, cudaStream_t stream);
+void add_f32(const float* a, const float* b, float* out, int64_t count, cudaStream_t stream);  // may alias
+void scale_f32(const float* in, float alpha, float* out, int64_t count, cudaStream_t stream);  // may alias
+// out[r, c] = row[c] for r < rows, c < cols: the bias the linear GEMM adds onto.
+void broadcast_rows_f32(const float* row, int64_t rows, int64_t cols, float* out,
+                        cudaStream_t stream);
 
 // ---- gather.cu
 // out[r, :] = source[indices[r], :] for r < rows; rows hold row_size elements.
@@ -21,5 +39,105 @@ void gather_rows_f32(const float* source, const int32_t* indices, int64_t rows, 
                      float* out, cudaStream_t stream);
 void gather_rows_i32(const int32_t* source, const int32_t* indices, int64_t rows,
                      int64_t row_size, int32_t* out, cudaStream_t stream);
+
+// ---- conv2d_direct.cu and conv2d_gemm.cu (geometry and address math: conv2d_index.hpp)
+enum class ConvAlgo { Direct, ImplicitGemm };
+// output [N,K,P,Q] = conv(input [N,C,H,W], weight [K,C,R,S]) (+ bias [K], may be null)
+void conv2d_forward(const ConvGeometry& g, const float* input, const float* weight,
+                    const float* bias, float* output, ConvAlgo algo, cudaStream_t stream);
+// grad_input [N,C,H,W] = the adjoint of forward applied to grad_output [N,K,P,Q]
+void conv2d_backward_data(const ConvGeometry& g, const float* grad_output, const float* weight,
+                          float* grad_input, ConvAlgo algo, cudaStream_t stream);
+// Bytes of scratch conv2d_backward_filter needs (split reduction partials); may be 0.
+size_t conv2d_backward_filter_workspace(const ConvGeometry& g, ConvAlgo algo);
+// grad_weight [K,C,R,S] (+)= sum over n, p, q. Deterministic: partials are reduced
+// in a fixed order. `workspace` holds at least conv2d_backward_filter_workspace bytes.
+void conv2d_backward_filter(const ConvGeometry& g, const float* input, const float* grad_output,
+                            float* grad_weight, bool accumulate, ConvAlgo algo, void* workspace,
+                            cudaStream_t stream);
+
+// ---- reduce.cu
+// grad_bias[k] (+)= sum over n and inner of grad_output [N, K, inner]; deterministic.
+void bias_backward(const float* grad_output, int64_t n, int64_t k, int64_t inner,
+                   float* grad_bias, bool accumulate, cudaStream_t stream);
+// correct[0] (+)= rows whose first maximal logit (NaN counts as largest, first NaN
+// wins: torch.argmax) equals the label. logits [rows, classes].
+void count_correct(const float* logits, const int32_t* labels, int64_t rows, int64_t classes,
+                   int32_t* correct, bool accumulate, cudaStream_t stream);
+
+// ---- pool2d.cu
+struct PoolGeometry {
+  int64_t planes;  // N * C
+  int64_t h, w;    // input extents
+  int64_t p, q;    // output extents
+  Pool2dParams params;
+};
+// argmax (Max only, may be null): h*W + w of the chosen cell in its plane, -1 for
+// an empty window. Semantics are the CPU backend's (src/cpu/pool2d.cpp).
+void pool2d_forward(const PoolGeometry& g, const float* input, float* output, int32_t* argmax,
+                    cudaStream_t stream);
+// Overwrites grad_input. Max: uses argmax when not null, else recomputes it from input.
+void pool2d_backward(const PoolGeometry& g, const float* input, const float* grad_output,
+                     const int32_t* argmax, float* grad_input, cudaStream_t stream);
+
+// ---- activation.cu (semantics: src/cpu/activation.cpp)
+void activation_forward(Activation a, float alpha, const float* input, float* output,
+                        int64_t count, cudaStream_t stream);
+void activation_backward(Activation a, float alpha, const float* input, const float* output,
+                         const float* grad_output, float* grad_input, int64_t count,
+                         cudaStream_t stream);
+
+// ---- softmax.cu: over dimension 1 of [outer, channels, inner] (src/cpu/softmax.cpp)
+void softmax_forward(const float* input, float* output, int64_t outer, int64_t channels,
+                     int64_t inner, bool log, cudaStream_t stream);
+void softmax_backward(const float* output, const float* grad_output, float* grad_input,
+                      int64_t outer, int64_t channels, int64_t inner, bool log,
+                      cudaStream_t stream);
+
+// ---- loss.cu (semantics: src/cpu/loss.cpp). Means are reduced on the device in a
+// fixed order (deterministic) through `workspace` of kLossWorkspaceBytes.
+constexpr size_t kLossWorkspaceBytes = 1024 * sizeof(double);
+// The device-side error flag: int32[4] {code, value, row, limit}. A kernel that
+// meets a label outside [0, classes) claims it (atomicCAS on code from 0) and
+// writes code, the label, its row and `classes`; the first one wins. The device
+// runtime reads it where the host synchronises anyway and raises convnet::Error.
+enum LabelErrorCode : int32_t {
+  kNoError = 0,
+  kCrossEntropyForwardLabel = 1,
+  kCrossEntropyBackwardLabel = 2,
+};
+void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t rows,
+                                   int64_t classes, float* loss, float* probs, int32_t* error_flag,
+                                   void* workspace, cudaStream_t stream);
+void softmax_cross_entropy_backward(const float* probs, const int32_t* labels, int64_t rows,
+                                    int64_t classes, float scale, float* grad_logits,
+                                    int32_t* error_flag, cudaStream_t stream);
+void mse_forward(const float* prediction, const float* target, int64_t count, float* loss,
+                 void* workspace, cudaStream_t stream);
+void mse_backward(const float* prediction, const float* target, int64_t count, float scale,
+                  float* grad_prediction, cudaStream_t stream);
+void bce_with_logits_forward(const float* logits, const float* target, int64_t count, float* loss,
+                             void* workspace, cudaStream_t stream);
+void bce_with_logits_backward(const float* logits, const float* target, int64_t count,
+                              float scale, float* grad_logits, cudaStream_t stream);
+void hinge_forward(const float* scores, const float* target, int64_t count, float margin,
+                   float* loss, void* workspace, cudaStream_t stream);
+void hinge_backward(const float* scores, const float* target, int64_t count, float margin,
+                    float scale, float* grad_scores, cudaStream_t stream);
+
+// ---- dropout.cu: the CPU backend's Philox stream (convnet/random.hpp), bit for bit.
+void dropout_forward(const float* input, float p, uint64_t seed, uint64_t offset, float* output,
+                     float* mask, int64_t count, cudaStream_t stream);
+void dropout_backward(const float* grad_output, const float* mask, float* grad_input,
+                      int64_t count, cudaStream_t stream);
+
+// ---- optimizer.cu (semantics: src/cpu/optimizer.cpp). `schedule` = device
+// float[2] {lr, step}, read on the device so a captured graph can replay steps.
+void sgd_update(float* param, const float* grad, float* momentum_buffer, int64_t count,
+                const SgdParams& p, const float* schedule, cudaStream_t stream);
+void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
+                 int64_t count, const AdamParams& p, const float* schedule, cudaStream_t stream);
+// schedule[0] = lr; schedule[1] += 1, by one thread: the step advances on the device.
+void schedule_advance(float* schedule, float lr, cudaStream_t stream);
 
 }  // namespace convnet::kernels

@@ -177,6 +177,10 @@ class Backend {
                           const SgdParams& p, const Tensor& schedule) = 0;
   virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg,
                            Tensor& exp_avg_sq, const AdamParams& p, const Tensor& schedule) = 0;
+  // The optimizer's clock, advanced where the schedule lives: schedule[0] = lr,
+  // schedule[1] += 1. On a GPU this is a one-thread kernel with lr as its
+  // argument, so a step never waits for a host-to-device copy.
+  virtual void schedule_step(Tensor& schedule, float lr) = 0;
 };
 
 const char* backend_name(Backend::Kind kind);  // "cpu", "cuda", "cudnn"

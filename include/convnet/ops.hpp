@@ -80,5 +80,7 @@ void sgd_update(Backend& be, Tensor& param, const Tensor& grad, Tensor* momentum
                 const SgdParams& p, const Tensor& schedule);
 void adam_update(Backend& be, Tensor& param, const Tensor& grad, Tensor& exp_avg,
                  Tensor& exp_avg_sq, const AdamParams& p, const Tensor& schedule);
+// schedule = {lr, step + 1}, on the schedule's device, without a host round trip.
+void schedule_step(Backend& be, Tensor& schedule, float lr);
 
 }  // namespace convnet::ops

@@ -36,7 +36,8 @@ std::string unavailable_because(Backend::Kind kind) {
   if (kind == Backend::Kind::Cpu) return "";
   if (!cuda_hooks::compiled()) return "convnet was built without CUDA";
   if (cuda_hooks::device_count() == 0) return cuda_hooks::unavailable_reason();
-  // The GPU backends register here when they land (see the CUDA and cuDNN issues).
+  if (kind == Backend::Kind::Cuda) return "";
+  // The cuDNN backend registers here when it lands (its own issue).
   return std::string("the ") + backend_name(kind) + " backend is not part of this build yet";
 }
 }  // namespace
@@ -55,7 +56,9 @@ Backend& get_backend(Backend::Kind kind) {
     static cpu::CpuBackend cpu_backend;
     return cpu_backend;
   }
-  CONVNET_FAIL("backend ", backend_name(kind), " is unavailable: ", unavailable_because(kind));
+  const std::string reason = unavailable_because(kind);
+  if (reason.empty() && kind == Backend::Kind::Cuda) return *cuda_hooks::cuda_backend();
+  CONVNET_FAIL("backend ", backend_name(kind), " is unavailable: ", reason);
 }
 
 Backend::Kind default_backend(Device device) {

@@ -76,6 +76,7 @@ class CpuBackend final : public Backend {
                   const Tensor& schedule) override;
   void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                    const AdamParams& p, const Tensor& schedule) override;
+  void schedule_step(Tensor& schedule, float lr) override;
 };
 
 // Row-major single-precision GEMM through CBLAS:

@@ -75,4 +75,10 @@ void CpuBackend::adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg,
   }
 }
 
+void CpuBackend::schedule_step(Tensor& schedule, float lr) {
+  float* sched = schedule.data<float>();
+  sched[0] = lr;
+  sched[1] += 1.f;
+}
+
 }  // namespace convnet::cpu

@@ -1,94 +1,30 @@
-// Device memory for CUDA tensors: a caching allocator over cudaMalloc.
+// The device runtime's data movement, as core sees it (core/cuda_hooks.hpp):
+// copies, fills, row gathers, pinned host memory and events. Everything goes on
+// the context stream of the device involved (context.hpp); a read back to the
+// host waits for that stream only.
 //
-// Why caching: cudaMalloc/cudaFree synchronise the device and cost tens of
-// microseconds; a training step allocates the same sizes every iteration, so
-// after the first step every request is served from the free lists and the step
-// allocates nothing (the precondition for capturing it as a CUDA graph).
-// Blocks are binned by size rounded up to 512 bytes; a block is reused only for
-// a request of the same rounded size. On out-of-memory the cache is released and
-// the allocation retried once before a convnet::Error is thrown.
+// fill and gather_rows are runtime primitives rather than Backend operations:
+// Tensor::fill_ and the DataLoader's device-resident batches need them below the
+// Backend layer, and the CUDA backend's own fill calls the same kernel.
 #include <cuda_runtime.h>
 
 #include <cstdlib>
-#include <map>
-#include <mutex>
-#include <vector>
 
 #include "core/cuda_hooks.hpp"
+#include "cuda/context.hpp"
 #include "cuda/cuda_check.hpp"
 #include "kernels/kernels.hpp"
 
 namespace convnet::cuda_hooks {
-namespace {
-
-size_t round_up(size_t bytes) { return (bytes + 511) / 512 * 512; }
-
-class CachingAllocator {
- public:
-  void* allocate(int device, size_t bytes) {
-    const size_t size = round_up(bytes);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto& bin = free_[{device, size}];
-      if (!bin.empty()) {
-        void* ptr = bin.back();
-        bin.pop_back();
-        return ptr;
-      }
-    }
-    CONVNET_CUDA_CHECK(cudaSetDevice(device));
-    void* ptr = nullptr;
-    cudaError_t status = cudaMalloc(&ptr, size);
-    if (status == cudaErrorMemoryAllocation) {
-      (void)cudaGetLastError();  // clear the sticky-free error state before retrying
-      release_cache();
-      status = cudaMalloc(&ptr, size);
-    }
-    if (status != cudaSuccess) {
-      (void)cudaGetLastError();
-      size_t free_bytes = 0, total_bytes = 0;
-      (void)cudaMemGetInfo(&free_bytes, &total_bytes);
-      CONVNET_FAIL("allocate ", bytes, " bytes on cuda:", device, ": ", cudaGetErrorName(status),
-                   " (", cudaGetErrorString(status), "); ", free_bytes >> 20, " MiB free of ",
-                   total_bytes >> 20, " MiB");
-    }
-    return ptr;
-  }
-
-  void release(int device, void* ptr, size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    free_[{device, round_up(bytes)}].push_back(ptr);
-  }
-
-  void release_cache() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [key, blocks] : free_) {
-      (void)cudaSetDevice(key.first);
-      for (void* p : blocks) (void)cudaFree(p);
-      blocks.clear();
-    }
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::pair<int, size_t>, std::vector<void*>> free_;
-};
-
-CachingAllocator& allocator() {
-  // Leaked on purpose: tensors with static lifetime may be freed after main()
-  // returns, when the CUDA runtime is already shutting down.
-  static auto* instance = new CachingAllocator();
-  return *instance;
-}
-
-}  // namespace
 
 bool compiled() { return true; }
 
 int device_count() {
   static const int count = [] {
     int n = 0;  // cudaGetDeviceCount leaves it untouched on error 35 (no driver)
-    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+    const bool ok = cudaGetDeviceCount(&n) == cudaSuccess;
+    (void)cudaGetLastError();
+    return ok ? n : 0;
   }();
   return count;
 }
@@ -103,16 +39,34 @@ std::string unavailable_reason() {
   return n > 0 ? "" : "no CUDA device found";
 }
 
-void* allocate(int device, size_t bytes) { return allocator().allocate(device, bytes); }
-
-void release(int device, void* ptr, size_t bytes) { allocator().release(device, ptr, bytes); }
-
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
-  cudaMemcpyKind kind = cudaMemcpyDefault;  // unified addressing works out the direction
-  if (dst_device.is_cuda()) CONVNET_CUDA_CHECK(cudaSetDevice(dst_device.index));
-  else if (src_device.is_cuda()) CONVNET_CUDA_CHECK(cudaSetDevice(src_device.index));
-  CONVNET_CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+  if (bytes == 0) return;
+  if (dst_device.is_cpu()) {
+    // Device to host: the only direction the host must wait for.
+    cuda::copy_device_to_host_checked(cuda::context(src_device.index), dst, src, bytes);
+    return;
+  }
+  cuda::Context& dst_ctx = cuda::context(dst_device.index);
+  cuda::DeviceGuard guard(dst_device.index);
+  if (src_device.is_cpu()) {
+    // From pageable memory this returns once the source is staged; from pinned
+    // memory it is asynchronous and the source must stay unchanged until the
+    // stream reaches the copy (the DataLoader guards its slots with events).
+    CONVNET_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, dst_ctx.stream()));
+  } else if (src_device.index == dst_device.index) {
+    CONVNET_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, dst_ctx.stream()));
+  } else {
+    // Across devices: both streams must have reached this point. Rare, so simply
+    // wait for the destination's pending work, copy on the source's stream, wait.
+    cuda::Context& src_ctx = cuda::context(src_device.index);
+    dst_ctx.synchronize();
+    CONVNET_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, bytes,
+                                           src_ctx.stream()));
+    src_ctx.synchronize();
+  }
 }
+
+void synchronize(int device) { cuda::context(device).synchronize(); }
 
 // cudaHostAlloc needs a driver; without a usable GPU pinning buys nothing, so
 // fall back to plain host memory. device_count() is fixed for the process, so
@@ -134,29 +88,58 @@ void* allocate_pinned(size_t bytes) {
 }
 
 void release_pinned(void* ptr) {
-  if (device_count() == 0) std::free(ptr);
-  else (void)cudaFreeHost(ptr);  // a destructor path: nothing useful to do with an error
+  if (device_count() == 0) {
+    std::free(ptr);
+    return;
+  }
+  // An asynchronous copy may still read it; cudaFreeHost waits for the device.
+  if (cudaFreeHost(ptr) != cudaSuccess) (void)cudaGetLastError();
 }
 
 void gather_rows(int device, DType dtype, const void* source, const int32_t* indices, int64_t rows,
                  int64_t row_size, void* out) {
-  CONVNET_CUDA_CHECK(cudaSetDevice(device));
+  cuda::Context& ctx = cuda::context(device);
+  cuda::DeviceGuard guard(device);
   if (dtype == DType::F32) {
     kernels::gather_rows_f32(static_cast<const float*>(source), indices, rows, row_size,
-                             static_cast<float*>(out), nullptr);
+                             static_cast<float*>(out), ctx.stream());
   } else {
     kernels::gather_rows_i32(static_cast<const int32_t*>(source), indices, rows, row_size,
-                             static_cast<int32_t*>(out), nullptr);
+                             static_cast<int32_t*>(out), ctx.stream());
   }
 }
 
 void fill(int device, void* ptr, DType dtype, int64_t count, float value) {
-  CONVNET_CUDA_CHECK(cudaSetDevice(device));
+  cuda::Context& ctx = cuda::context(device);
+  cuda::DeviceGuard guard(device);
   if (dtype == DType::F32) {
-    kernels::fill_f32(static_cast<float*>(ptr), count, value, nullptr);
+    kernels::fill_f32(static_cast<float*>(ptr), count, value, ctx.stream());
   } else {
-    kernels::fill_i32(static_cast<int32_t*>(ptr), count, static_cast<int32_t>(value), nullptr);
+    kernels::fill_i32(static_cast<int32_t*>(ptr), count, static_cast<int32_t>(value), ctx.stream());
   }
+}
+
+// ---- events: mark a point in a device's stream and wait for it from the host.
+
+void* create_event() {
+  cudaEvent_t event = nullptr;
+  CONVNET_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  return event;
+}
+
+void record_event(void* event, int device) {
+  cuda::Context& ctx = cuda::context(device);
+  cuda::DeviceGuard guard(device);
+  CONVNET_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), ctx.stream()));
+}
+
+void wait_event(void* event) {
+  CONVNET_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+}
+
+void destroy_event(void* event) {
+  if (event && cudaEventDestroy(static_cast<cudaEvent_t>(event)) != cudaSuccess)
+    (void)cudaGetLastError();
 }
 
 }  // namespace convnet::cuda_hooks

@@ -26,9 +26,17 @@ namespace convnet::data {
 
 namespace {
 
+// A pinned staging buffer. Copies from it to the GPU are asynchronous, so the
+// slot may be refilled only once the stream has read it: `copied` marks that
+// point (recorded after the copies, waited for before the next gather).
 struct Slot {
   Tensor images;  // [rows, ...] f32, host (pinned when the target is a GPU)
   Tensor labels;  // [rows] i32
+  void* copied = nullptr;  // event; null for a CPU target or before the first copy
+  Slot() = default;
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  ~Slot() { cuda_hooks::destroy_event(copied); }
 };
 
 // Fisher-Yates over 0..count-1 driven by Philox word (seed, epoch, i): a pure
@@ -81,6 +89,7 @@ struct DataLoader::Impl {
   }
 
   void gather_on_host(int64_t k, Slot& slot) const {
+    if (slot.copied) cuda_hooks::wait_event(slot.copied);  // the GPU has read the last batch here
     const int64_t begin = batch_begin(k), rows = batch_rows(k);
     const float* source = images.data<float>();
     const int32_t* source_labels = labels.data<int32_t>();
@@ -128,7 +137,7 @@ struct DataLoader::Impl {
   // Batch k from slot k % 2 to the target: a view on the CPU, a copy to a GPU.
   void deliver(int64_t k, Batch& batch) {
     const int64_t rows = batch_rows(k);
-    const Slot& slot = slots[k % 2];
+    const Slot& slot = slots[k % 2];  // filled: the worker waits for `copied` first
     if (options.device.is_cpu()) {
       batch.images = slot.images.slice(0, rows);
       batch.labels = slot.labels.slice(0, rows);
@@ -138,6 +147,9 @@ struct DataLoader::Impl {
     batch.images.copy_from(slot.images.slice(0, rows));
     batch.labels = Tensor::empty({rows}, options.device, DType::I32);
     batch.labels.copy_from(slot.labels.slice(0, rows));
+    Slot& written = slots[k % 2];
+    if (!written.copied) written.copied = cuda_hooks::create_event();
+    cuda_hooks::record_event(written.copied, options.device.index);
   }
 
   void gather_on_device(int64_t k, Batch& batch) {

@@ -42,15 +42,15 @@ void Optimizer::step() {
                   ") is on ", p->value.device(), " but ", params_[0]->name, " is on ", device,
                   " — one optimizer updates parameters on one device");
   Backend& be = detail::resolve_backend(backend_, device, "Optimizer::step", "the parameters");
-  ++step_;
-  // {lr, step} in device memory so a captured graph could replay the step.
-  if (!schedule_.defined() || schedule_.device() != device) schedule_ = Tensor::empty({2}, device);
-  const float values[2] = {lr_, static_cast<float>(step_)};
-  if (device.is_cpu()) {
-    std::copy(values, values + 2, schedule_.data<float>());
-  } else {
-    schedule_.copy_from(Tensor::from_vector(std::vector<float>(values, values + 2), {2}));
+  // {lr, step} lives on the parameters' device and advances there (one tiny
+  // kernel on a GPU, lr passed by value): no host-to-device copy, no stall. It is
+  // written from the host only when created or after set_step_count().
+  if (!schedule_.defined() || schedule_.device() != device || schedule_stale_) {
+    schedule_ = Tensor::from_vector(std::vector<float>{lr_, static_cast<float>(step_)}, {2}, device);
+    schedule_stale_ = false;
   }
+  ops::schedule_step(be, schedule_, lr_);
+  ++step_;
   for (size_t i = 0; i < params_.size(); ++i) update(be, *params_[i], i, schedule_);
 }
 

@@ -58,4 +58,13 @@ void adam_update(Backend& be, Tensor& param, const Tensor& grad, Tensor& exp_avg
   be.adam_update(param, grad, exp_avg, exp_avg_sq, p, schedule);
 }
 
+void schedule_step(Backend& be, Tensor& schedule, float lr) {
+  constexpr const char* op = "schedule_step";
+  check_tensor(op, "schedule", schedule, DType::F32, 1, "[2] = {lr, step}");
+  check_shape(op, "schedule", schedule, Shape{2}, "{lr, step}");
+  CONVNET_CHECK(lr >= 0.f, op, ": learning rate ", lr, " must not be negative");
+  check_devices(op, be, {{"schedule", &schedule}});
+  be.schedule_step(schedule, lr);
+}
+
 }  // namespace convnet::ops

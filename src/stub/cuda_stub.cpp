@@ -12,10 +12,20 @@ namespace {
 }  // namespace
 
 bool compiled() { return false; }
+Backend* cuda_backend() { return nullptr; }
 int device_count() { return 0; }
 std::string unavailable_reason() { return "convnet was built without CUDA"; }
 void* allocate(int, size_t) { no_cuda("allocate CUDA tensor"); }
 void release(int, void*, size_t) {}
+int64_t live_bytes(int) { return 0; }
+const char* allocator_name() { return "none"; }
+void release_cache(int) {}
+void synchronize(int) { no_cuda("synchronize a CUDA device"); }
+// Events order GPU copies; with no GPU there is nothing to wait for.
+void* create_event() { return nullptr; }
+void record_event(void*, int) {}
+void wait_event(void*) {}
+void destroy_event(void*) {}
 void copy(void*, Device, const void*, Device, size_t) { no_cuda("copy to/from CUDA tensor"); }
 void fill(int, void*, DType, int64_t, float) { no_cuda("fill CUDA tensor"); }
 // With no GPU to copy to, pinning buys nothing: plain aligned host memory.

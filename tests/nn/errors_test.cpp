@@ -206,13 +206,23 @@ TEST(Errors, WrongDevice) {
     // A CUDA tensor through a layer pinned to the CPU backend.
     nn::ReLU relu;
     relu.set_backend(Backend::Kind::Cpu);
+    // Each check reads the message, so a throw for another reason (say, a GPU
+    // backend that does not work) cannot pass for the device check.
     const Tensor x = Tensor::zeros({2, 3}, Device::cuda());
-    EXPECT_THROW(relu.forward(x, nn::Mode::Eval), Error);
+    EXPECT_TRUE(mentions(error_message([&] { relu.forward(x, nn::Mode::Eval); }), "relu",
+                         {"backend cpu", "cuda:0", ".to("}));
     // An op with inputs on two devices.
-    EXPECT_THROW(ops::add(get_backend(default_backend(Device::cuda())), x, Tensor::zeros({2, 3})),
-                 Error);
+    const Tensor on_host = Tensor::zeros({2, 3});
+    EXPECT_TRUE(mentions(error_message([&] {
+                           ops::add(get_backend(default_backend(Device::cuda())), x, on_host);
+                         }),
+                         "add", {"backend cuda", "is on cpu", ".to(Device::cuda())"}));
     nn::Linear linear(3, 2);  // parameters on the CPU, input on the GPU
-    EXPECT_THROW(linear.forward(x, nn::Mode::Eval), Error);
+    EXPECT_TRUE(mentions(error_message([&] { linear.forward(x, nn::Mode::Eval); }), "linear",
+                         {"is on cpu", "cuda"}));
+    // The same layer, moved to the GPU, runs.
+    linear.to(Device::cuda());
+    EXPECT_EQ(linear.forward(x, nn::Mode::Eval).device(), Device::cuda());
   } else {
     // A GPU backend chosen for a CPU tensor (and unavailable in this build or machine).
     nn::ReLU relu;

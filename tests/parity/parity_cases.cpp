@@ -63,6 +63,13 @@ std::vector<ConvShape> conv_shapes() {
       {2, 32, 14, 14, 64, 5, 5, {1, 1, 2, 2, 1, 1}, true},  // the MNIST CNN's second conv
       {1, 5, 6, 11, 3, 1, 1, {2, 1, 0, 0, 1, 1}, true},
       {4, 1, 28, 28, 8, 5, 5, {1, 1, 2, 2, 1, 1}, true},
+      // Shapes that cross the GPU kernels' tile boundaries (kernels/conv2d_gemm.cu).
+      {1, 3, 57, 57, 130, 3, 3, {1, 1, 1, 1, 1, 1}, true},     // N = 1, 3 -> 130, 57x57
+      {2, 130, 9, 9, 67, 3, 3, {2, 2, 1, 1, 1, 1}, true},      // 130 -> 67, stride 2
+      {33, 4, 12, 12, 5, 3, 3, {1, 1, 2, 2, 2, 2}, false},     // batch 33, dilation 2
+      {3, 64, 7, 7, 33, 1, 1, {1, 1, 0, 0, 1, 1}, true},       // 1x1
+      {128, 1, 28, 28, 32, 5, 5, {1, 1, 2, 2, 1, 1}, true},    // the MNIST CNN at batch 128
+      {128, 32, 14, 14, 64, 5, 5, {1, 1, 2, 2, 1, 1}, true},
   };
 }
 
@@ -89,12 +96,17 @@ std::vector<PoolShape> pool_shapes() {
     shapes.push_back({1, 1, 7, 5, {mode, 3, 3, 2, 2, 1, 1, false}});
     shapes.push_back({3, 2, 9, 6, {mode, 3, 2, 2, 1, 1, 0, true}});
     shapes.push_back({2, 300, 5, 5, {mode, 2, 2, 1, 1, 0, 0, true}});
+    shapes.push_back({128, 32, 28, 28, {mode, 2, 2, 2, 2, 0, 0, false}});  // the MNIST CNN's pool
   }
   return shapes;
 }
 
-const std::vector<Shape> kPointwiseShapes = {{1, 1}, {3, 7}, {2, 3, 5, 7}, {4, 300, 3, 3}};
-const std::vector<Shape> kSoftmaxShapes = {{1, 1}, {5, 10}, {3, 1000}, {2, 7, 3, 5}, {1, 300, 2, 2}};
+// {257, 1031}: odd, not a multiple of 4 (the vectorised GPU kernels' scalar tail).
+const std::vector<Shape> kPointwiseShapes = {{1, 1}, {3, 7}, {2, 3, 5, 7}, {4, 300, 3, 3}, {257, 1031}};
+// {3, 1000}: a warp per row; {2, 1025} and {3, 4099}: a block per row on the GPU.
+const std::vector<Shape> kSoftmaxShapes = {{1, 1},       {5, 10},       {3, 1000},
+                                           {2, 1025},    {3, 4099},     {2, 7, 3, 5},
+                                           {1, 300, 2, 2}, {128, 10}};
 
 const char* activation_name(Activation a) {
   switch (a) {
@@ -128,7 +140,7 @@ void add_conv_cases(std::vector<ParityCase>& cases) {
       return std::vector<Tensor>{dw, dw_acc};
     }});
   }
-  for (const Shape& s : std::vector<Shape>{{2, 3, 5, 7}, {1, 300, 2, 2}, {17, 10}}) {
+  for (const Shape& s : std::vector<Shape>{{2, 3, 5, 7}, {1, 300, 2, 2}, {17, 10}, {128, 64, 14, 14}, {1000, 3}}) {
     cases.push_back({"bias_backward/" + s.str(), [=](Backend& be, Inputs& in_) {
       Tensor dy = in_.randn(s), db = in_.poisoned({s[1]}), db_acc = in_.randn({s[1]});
       be.bias_backward(dy, db, false);
@@ -213,7 +225,7 @@ void add_pointwise_cases(std::vector<ParityCase>& cases) {
 }
 
 void add_linear_cases(std::vector<ParityCase>& cases) {
-  for (auto [n, in, out] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 7, 5}, {128, 3136, 10}, {2, 300, 257}}) {
+  for (auto [n, in, out] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 7, 5}, {128, 3136, 10}, {2, 300, 257}, {33, 130, 67}}) {
     const std::string name = str({n, in, out});
     cases.push_back({"linear/" + name, [=](Backend& be, Inputs& in_) {
       Tensor x = in_.randn({n, in}), w = in_.randn({out, in}, 0.1f), b = in_.randn({out});
@@ -231,7 +243,7 @@ void add_linear_cases(std::vector<ParityCase>& cases) {
 }
 
 void add_loss_cases(std::vector<ParityCase>& cases) {
-  for (auto [n, c] : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {7, 3}, {128, 10}, {3, 1000}}) {
+  for (auto [n, c] : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {7, 3}, {128, 10}, {3, 1000}, {5, 2050}}) {
     const std::string name = str({n, c});
     cases.push_back({"softmax_cross_entropy/" + name, [=](Backend& be, Inputs& in_) {
       Tensor logits = in_.randn({n, c}, 10.f), labels = in_.labels(n, c);
@@ -276,6 +288,12 @@ void add_loss_cases(std::vector<ParityCase>& cases) {
 }
 
 void add_optimizer_cases(std::vector<ParityCase>& cases) {
+  cases.push_back({"schedule_step", [](Backend& be, Inputs& in_) {
+    Tensor schedule = Tensor::from_vector(std::vector<float>{0.5f, 41.f}, {2}, in_.device());
+    be.schedule_step(schedule, 0.25f);
+    be.schedule_step(schedule, 0.125f);
+    return std::vector<Tensor>{schedule};
+  }});
   struct Sgd { const char* name; SgdParams p; };
   for (const Sgd& sgd : {Sgd{"plain", {}}, Sgd{"momentum", {0.9f, 0.1f, 1e-2f, false}},
                          Sgd{"nesterov", {0.9f, 0.f, 5e-4f, true}}}) {

@@ -38,7 +38,10 @@ class Optimizer {
   // no state, so calling this never changes the trajectory.
   void ensure_state();
   // Restores the step count (the state tensors are restored through state()).
-  void set_step_count(int64_t step) { step_ = step; }
+  void set_step_count(int64_t step) {
+    step_ = step;
+    schedule_stale_ = true;
+  }
 
  protected:
   virtual void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) = 0;
@@ -52,6 +55,7 @@ class Optimizer {
   int64_t step_ = 0;
   std::optional<Backend::Kind> backend_;
   Tensor schedule_;  // {lr, step} on the parameters' device
+  bool schedule_stale_ = false;  // step_ was set from the host
 };
 
 struct SgdOptions {

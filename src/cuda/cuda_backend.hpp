@@ -1,0 +1,95 @@
+// CudaBackend: every operation on our own CUDA kernels (kernels/), with cuBLAS
+// for the linear layer's GEMMs. Each call runs on the context stream of the
+// output's device (context.hpp) and returns without waiting for the GPU.
+//
+// Convolution has two implementations of every direction: the direct kernels
+// (plainly correct, the GPU reference) and the tiled implicit GEMM (the fast
+// path, the default). CONVNET_CUDA_CONV=direct or set_conv_algo() selects.
+#pragma once
+
+#include <atomic>
+
+#include "convnet/backend.hpp"
+#include "kernels/kernels.hpp"
+
+namespace convnet::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend();
+  Kind kind() const override { return Kind::Cuda; }
+  Device::Type device_type() const override { return Device::Type::Cuda; }
+
+  kernels::ConvAlgo conv_algo() const { return conv_algo_.load(); }
+  void set_conv_algo(kernels::ConvAlgo algo) { conv_algo_.store(algo); }
+
+  void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      const Conv2dParams& p, Tensor& output) override;
+  void conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
+                            const Conv2dParams& p, Tensor& grad_input) override;
+  void conv2d_backward_filter(const Tensor& input, const Tensor& grad_output,
+                              const Conv2dParams& p, Tensor& grad_weight,
+                              bool accumulate) override;
+  void bias_backward(const Tensor& grad_output, Tensor& grad_bias, bool accumulate) override;
+
+  void pool2d_forward(const Tensor& input, const Pool2dParams& p, Tensor& output,
+                      Tensor* argmax) override;
+  void pool2d_backward(const Tensor& input, const Tensor& grad_output, const Tensor* argmax,
+                       const Pool2dParams& p, Tensor& grad_input) override;
+
+  void activation_forward(Activation a, float alpha, const Tensor& input,
+                          Tensor& output) override;
+  void activation_backward(Activation a, float alpha, const Tensor& input, const Tensor& output,
+                           const Tensor& grad_output, Tensor& grad_input) override;
+
+  void softmax_forward(const Tensor& input, Tensor& output, bool log) override;
+  void softmax_backward(const Tensor& output, const Tensor& grad_output, Tensor& grad_input,
+                        bool log) override;
+
+  void linear_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      Tensor& output) override;
+  void linear_backward_data(const Tensor& grad_output, const Tensor& weight,
+                            Tensor& grad_input) override;
+  void linear_backward_weight(const Tensor& input, const Tensor& grad_output,
+                              Tensor& grad_weight, bool accumulate) override;
+
+  void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss,
+                                     Tensor& probs) override;
+  void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels, float scale,
+                                      Tensor& grad_logits) override;
+  void mse_forward(const Tensor& prediction, const Tensor& target, Tensor& loss) override;
+  void mse_backward(const Tensor& prediction, const Tensor& target, float scale,
+                    Tensor& grad_prediction) override;
+  void bce_with_logits_forward(const Tensor& logits, const Tensor& target, Tensor& loss) override;
+  void bce_with_logits_backward(const Tensor& logits, const Tensor& target, float scale,
+                                Tensor& grad_logits) override;
+  void hinge_forward(const Tensor& scores, const Tensor& target, float margin,
+                     Tensor& loss) override;
+  void hinge_backward(const Tensor& scores, const Tensor& target, float margin, float scale,
+                      Tensor& grad_scores) override;
+
+  void dropout_forward(const Tensor& input, float p, uint64_t seed, uint64_t offset,
+                       Tensor& output, Tensor& mask) override;
+  void dropout_backward(const Tensor& grad_output, const Tensor& mask,
+                        Tensor& grad_input) override;
+
+  void fill(Tensor& output, float value) override;
+  void add(const Tensor& a, const Tensor& b, Tensor& output) override;
+  void scale(const Tensor& input, float alpha, Tensor& output) override;
+  void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct,
+                     bool accumulate) override;
+
+  void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer, const SgdParams& p,
+                  const Tensor& schedule) override;
+  void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                   const AdamParams& p, const Tensor& schedule) override;
+  void schedule_step(Tensor& schedule, float lr) override;
+
+ private:
+  std::atomic<kernels::ConvAlgo> conv_algo_;
+};
+
+// "direct" or "gemm" from CONVNET_CUDA_CONV (default gemm); throws on anything else.
+kernels::ConvAlgo conv_algo_from_environment();
+
+}  // namespace convnet::cuda
