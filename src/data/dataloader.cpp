@@ -36,7 +36,14 @@ struct Slot {
   Slot() = default;
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
-  ~Slot() { cuda_hooks::destroy_event(copied); }
+  ~Slot() {  // the pinned buffers are freed after this body: let the GPU finish reading them
+    if (!copied) return;
+    try {
+      cuda_hooks::wait_event(copied);
+    } catch (...) {  // a destructor: the sticky CUDA error will surface at the next call
+    }
+    cuda_hooks::destroy_event(copied);
+  }
 };
 
 // Fisher-Yates over 0..count-1 driven by Philox word (seed, epoch, i): a pure

@@ -114,5 +114,23 @@ TEST(CudaConvSweep, BothAlgorithmsMatchTheCpuOn120Shapes) {
 #endif
 }
 
+TEST(CudaConvSweep, BackwardFilterIsBitwiseRepeatable) {
+#if !defined(CONVNET_WITH_CUDA)
+  GTEST_SKIP() << "convnet was built without CUDA";
+#else
+  if (!cuda_available()) GTEST_SKIP() << "no GPU: " << cuda_unavailable_reason();
+  // N*P*Q = 25992: the implicit GEMM splits the reduction; the sum order must not vary.
+  Backend& gpu = get_backend(Backend::Kind::Cuda);
+  const Conv2dParams p{1, 1, 1, 1, 1, 1};
+  const Tensor x = Tensor::randn({8, 15, 57, 57}, Device::cuda(), 1);
+  const Tensor dy = Tensor::randn({8, 65, 57, 57}, Device::cuda(), 2);
+  Tensor first = Tensor::empty({65, 15, 3, 3}, Device::cuda());
+  Tensor second = Tensor::empty({65, 15, 3, 3}, Device::cuda());
+  gpu.conv2d_backward_filter(x, dy, p, first, false);
+  gpu.conv2d_backward_filter(x, dy, p, second, false);
+  EXPECT_EQ(first.to_vector<float>(), second.to_vector<float>());
+#endif
+}
+
 }  // namespace
 }  // namespace convnet
