@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: builds convnet and runs the whole test suite, first
-# with the CUDA parts (when nvcc, cuBLAS and cuDNN are present; GPU tests skip
-# with a reason when there is no GPU), then as a CPU-only build (CONVNET_CUDA=OFF).
+# with the CUDA parts as a shared library (when nvcc, cuBLAS and cuDNN are
+# present; GPU tests skip with a reason when there is no GPU), then as a static
+# CPU-only build (CONVNET_CUDA=OFF). The outside-project test thus links a shared
+# CUDA-enabled install (built with no CUDA toolkit) and a static one.
 # --quick runs only the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,16 +14,16 @@ python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q 
 python3 scripts/fetch_mnist.py --dir data/mnist   # the data tests and the short training run need it
 
 run_suite() {
-  local build_dir=$1 cuda=$2
-  echo "== build ($build_dir, CONVNET_CUDA=$cuda)"
-  BUILD_DIR=$build_dir CONVNET_CUDA=$cuda bash scripts/build.sh
+  local build_dir=$1 cuda=$2 shared=$3
+  echo "== build ($build_dir, CONVNET_CUDA=$cuda, BUILD_SHARED_LIBS=$shared)"
+  BUILD_DIR=$build_dir CONVNET_CUDA=$cuda CMAKE_ARGS="-DBUILD_SHARED_LIBS=$shared" bash scripts/build.sh
   echo "== test ($build_dir)"
   ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900
 }
 
 start=$SECONDS
-run_suite build AUTO
+run_suite build AUTO ON
 if [[ "${1:-}" != "--quick" ]]; then
-  run_suite build-cpu-only OFF
+  run_suite build-cpu-only OFF OFF
 fi
 echo "== all tests passed in $((SECONDS - start)) s"

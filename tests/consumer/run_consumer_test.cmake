@@ -19,7 +19,27 @@ function(run_step what)
 endfunction()
 
 run_step("install" ${CMAKE_COMMAND} --install "${CONVNET_BINARY_DIR}" --prefix "${prefix}" --config ${CONFIG})
+# Against a shared install the consumer must build with no CUDA toolkit: finding
+# one is disabled, so a CUDA dependency leaking into the interface fails here.
+set(no_toolkit "")
+if(SHARED)
+  set(no_toolkit -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDNN=ON
+      -DCMAKE_DISABLE_FIND_PACKAGE_BLAS=ON -DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON)
+  message("consumer: shared install, built without the CUDA toolkit, BLAS or zlib")
+else()
+  message("consumer: static install")
+endif()
 run_step("configure consumer" ${CMAKE_COMMAND} -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/build"
-  -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=${CONFIG})
+  -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=${CONFIG} ${no_toolkit})
 run_step("build consumer" ${CMAKE_COMMAND} --build "${WORK_DIR}/build" --config ${CONFIG})
 run_step("run consumer" "${WORK_DIR}/build/consumer")
+if(SHARED)
+  # The consumer links libconvnet.so alone; CUDA and BLAS come in through it.
+  execute_process(COMMAND readelf -d "${WORK_DIR}/build/consumer" OUTPUT_VARIABLE dynamic)
+  if(dynamic MATCHES "cudart|cublas|cudnn|openblas")
+    message(FATAL_ERROR "consumer links a private dependency of convnet directly:\n${dynamic}")
+  endif()
+  if(NOT dynamic MATCHES "libconvnet\\.so")
+    message(FATAL_ERROR "consumer does not link libconvnet.so:\n${dynamic}")
+  endif()
+endif()
