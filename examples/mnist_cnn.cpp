@@ -101,9 +101,7 @@ Tensor read_pgm(const std::string& path) {
 
 void predict(nn::Sequential& net, const std::string& path, data::Normalization norm, Device device,
              Backend& backend) {
-  Tensor image = read_pgm(path);
-  float* px = image.data<float>();
-  for (int64_t i = 0; i < image.numel(); ++i) px[i] = (px[i] - norm.mean) / norm.stddev;
+  Tensor image = norm(read_pgm(path));
   Tensor probs = ops::softmax_forward(backend, net.forward(image.to(device), nn::Mode::Eval));
   const std::vector<float> p = probs.to_vector<float>();
   int best = 0;

@@ -189,10 +189,7 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
                 " samples do not fit the int32 indices of a permutation");
   CONVNET_CHECK(options.batch_size > 0, "DataLoader: batch_size must be positive, got ",
                 options.batch_size);
-  const Normalization norm = options.normalization;
-  CONVNET_CHECK(std::isfinite(norm.mean) && std::isfinite(norm.stddev) && norm.stddev > 0.f,
-                "DataLoader: normalization needs a finite mean and a positive stddev, got mean ",
-                norm.mean, " stddev ", norm.stddev);
+  options.normalization.check("DataLoader: normalization");
   const Device device = options.device;
   CONVNET_CHECK(!options.device_resident || device.is_cuda(), "DataLoader: device_resident needs "
                 "a CUDA device, but the loader delivers to ", device);
@@ -209,11 +206,7 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
                                 : (s.count + options.batch_size - 1) / options.batch_size;
 
   // Normalise once, here, so a batch costs one copy and no arithmetic.
-  Tensor host_images = images.to(Device::cpu());
-  Tensor normalised = Tensor::empty(images.shape(), Device::cpu(), DType::F32);
-  const float* in = host_images.data<float>();
-  float* out = normalised.data<float>();
-  for (int64_t i = 0; i < normalised.numel(); ++i) out[i] = (in[i] - norm.mean) / norm.stddev;
+  Tensor normalised = options.normalization(images.to(Device::cpu()));
   Tensor host_labels = labels.to(Device::cpu()).clone();
 
   if (options.device_resident) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <vector>
@@ -289,6 +290,47 @@ TEST(DataLoaderStaging, PinnedTensorWorksWithoutAGpuToo) {
   staging.fill_(3.f);
   EXPECT_EQ(staging.to_vector<int32_t>(), std::vector<int32_t>(5, 3));
   EXPECT_FALSE(Tensor::zeros({2}).pinned());
+}
+
+
+TEST(Transforms, NormalizeMatchesTheLoaderAndLeavesTheInputAlone) {
+  const Tensor images = Tensor::rand({6, 1, 2, 3}, Device::cpu(), 4);
+  const std::vector<int32_t> label_values{0, 1, 2, 3, 4, 5};
+  const Dataset set{images, Tensor::from_vector(label_values, {6})};
+  const Normalize norm{0.5f, 0.25f};
+  const Dataset normalised = norm(set);
+  const std::vector<float> in = images.to_vector<float>(), out = normalised.images.to_vector<float>();
+  for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], (in[i] - 0.5f) / 0.25f) << i;
+  EXPECT_EQ(images.to_vector<float>(), in);  // a new tensor, the input unchanged
+  EXPECT_EQ(normalised.labels.to_vector<int32_t>(), label_values);
+  // The DataLoader applies exactly this transform.
+  DataLoaderOptions options;
+  options.batch_size = 6;
+  options.shuffle = false;
+  options.normalization = norm;
+  DataLoader loader(set, options);
+  Batch batch;
+  ASSERT_TRUE(loader.next(batch));
+  EXPECT_EQ(batch.images.to_vector<float>(), out);
+  EXPECT_THROW(Normalize({0.f, 0.f})(images), Error);
+  EXPECT_THROW(Normalize({std::nanf(""), 1.f})(set), Error);
+}
+
+TEST(Transforms, FirstAndSliceShareStorage) {
+  const Dataset set{Tensor::rand({10, 1, 2, 2}, Device::cpu(), 1),
+                    Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {10})};
+  const Dataset head = set.first(3);
+  EXPECT_EQ(head.size(), 3);
+  EXPECT_TRUE(head.images.shares_storage_with(set.images));
+  EXPECT_EQ(head.labels.to_vector<int32_t>(), (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(set.first(100).size(), 10);
+  EXPECT_EQ(set.first(0).size(), 0);
+  const Dataset middle = set.slice(4, 7);
+  EXPECT_EQ(middle.labels.to_vector<int32_t>(), (std::vector<int32_t>{4, 5, 6}));
+  const std::vector<float> all = set.images.to_vector<float>();
+  EXPECT_EQ(middle.images.to_vector<float>(), std::vector<float>(all.begin() + 16, all.begin() + 28));
+  EXPECT_THROW(set.slice(5, 11), Error);
+  EXPECT_THROW(set.first(-1), Error);
 }
 
 }  // namespace

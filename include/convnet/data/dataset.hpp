@@ -11,6 +11,11 @@ struct Dataset {
   Tensor images;  // f32 [N, 1, 28, 28] on the CPU, pixel values scaled to [0, 1]
   Tensor labels;  // i32 [N] class indices
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  // The samples [begin, end) as views sharing this data set's storage (no copy),
+  // like torch.utils.data.Subset(ds, range(begin, end)). Throws when out of range.
+  Dataset slice(int64_t begin, int64_t end) const;
+  // The first min(n, size()) samples, e.g. a quick run on 1,000 images.
+  Dataset first(int64_t n) const;
 };
 
 enum class Split { Train, Test };
@@ -28,11 +33,22 @@ Dataset load_mnist(const std::string& dir, Split split);
 std::string default_mnist_dir();
 std::string default_fashion_mnist_dir();
 
-// Mean and standard deviation of the training pixels in [0, 1], for normalisation.
-struct Normalization {
-  float mean = 0.f, stddev = 1.f;
+// The normalisation the DataLoader applies (torchvision's transforms.Normalize
+// for one channel): x -> (x - mean) / std, with the mean and standard deviation
+// of the training pixels in [0, 1]. Apply it yourself to a tensor or a data set:
+//   data::Dataset test = data::kMnistNormalization(data::load_mnist(dir, data::Split::Test));
+struct Normalize {
+  float mean = 0.f;
+  float std = 1.f;
+  // Throws unless mean is finite and std finite and positive; `who` prefixes the message.
+  void check(const char* who) const;
+  // A new f32 tensor on the input's device (a CUDA tensor makes a round trip through the host).
+  Tensor operator()(const Tensor& images) const;
+  // The data set with normalised images (new storage) and the same labels.
+  Dataset operator()(const Dataset& dataset) const;
 };
-inline constexpr Normalization kMnistNormalization{0.1307f, 0.3081f};
-inline constexpr Normalization kFashionMnistNormalization{0.2860f, 0.3530f};
+using Normalization = Normalize;  // its name before it became a public transform
+inline constexpr Normalize kMnistNormalization{0.1307f, 0.3081f};
+inline constexpr Normalize kFashionMnistNormalization{0.2860f, 0.3530f};
 
 }  // namespace convnet::data
