@@ -8,7 +8,9 @@
 // The strategy is chosen per process by CONVNET_CUDA_ALLOCATOR=async|caching;
 // run the binary once per value (--benchmark_filter=allocator) to compare. The
 // active one is in the label and in the context header ("cuda_allocator").
+#include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 

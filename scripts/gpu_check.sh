@@ -90,7 +90,7 @@ log "   $(grep -iE 'img/s|wall' "$out/mnist.log" | tail -n 2 | tr '\n' ' ')"
 
 if [[ -x ./build-gpu/bench/convnet_cuda_bench ]]; then
   stage "bench (cuda kernels)" 150 "$out/bench.txt" ./build-gpu/bench/convnet_cuda_bench \
-    --benchmark_filter='-BM_cuda_alloc' --benchmark_min_time=0.05 --benchmark_repetitions=3 \
+    --benchmark_filter='BM_cuda_(d2d|conv|linear|bias|max_pool|relu|softmax|dropout|sgd|adam)' --benchmark_min_time=0.05 --benchmark_repetitions=3 \
     --benchmark_report_aggregates_only=true --benchmark_out="$out/bench.json" \
     --benchmark_out_format=json
   for strategy in async caching; do
