@@ -4,6 +4,8 @@
 # present; GPU tests skip with a reason when there is no GPU), then as a static
 # CPU-only build (CONVNET_CUDA=OFF). The outside-project test thus links a shared
 # CUDA-enabled install (built with no CUDA toolkit) and a static one.
+# Third, the CPU suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (CONVNET_SANITIZE=ON): any report stops the test that made it, and CI fails.
 # --quick runs only the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +16,9 @@ python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q 
 python3 scripts/fetch_mnist.py --dir data/mnist   # the data tests and the short training run need it
 
 run_suite() {
-  local build_dir=$1 cuda=$2 shared=$3
-  echo "== build ($build_dir, CONVNET_CUDA=$cuda, BUILD_SHARED_LIBS=$shared)"
-  BUILD_DIR=$build_dir CONVNET_CUDA=$cuda CMAKE_ARGS="-DBUILD_SHARED_LIBS=$shared" bash scripts/build.sh
+  local build_dir=$1 cuda=$2 shared=$3 extra=${4:-}
+  echo "== build ($build_dir, CONVNET_CUDA=$cuda, BUILD_SHARED_LIBS=$shared $extra)"
+  BUILD_DIR=$build_dir CONVNET_CUDA=$cuda CMAKE_ARGS="-DBUILD_SHARED_LIBS=$shared $extra" bash scripts/build.sh
   echo "== test ($build_dir)"
   ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900
 }
@@ -25,5 +27,10 @@ start=$SECONDS
 run_suite build AUTO ON
 if [[ "${1:-}" != "--quick" ]]; then
   run_suite build-cpu-only OFF OFF
+  sanitize_start=$SECONDS
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_suite build-sanitize OFF OFF "-DCONVNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVNET_BUILD_BENCH=OFF"
+  echo "== sanitizer stage: $((SECONDS - sanitize_start)) s"
 fi
 echo "== all tests passed in $((SECONDS - start)) s"
