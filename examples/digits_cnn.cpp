@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
     std::vector<int64_t> train(order.begin() + 300, order.end());
 
     nn::Sequential net;
-    net.add<nn::Conv2d>(1, 16, 3, 1, 1).add<nn::ReLU>().add<nn::MaxPool2d>(2)
-        .add<nn::Conv2d>(16, 32, 3, 1, 1).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+    net.add<nn::Conv2d>(nn::Conv2dOptions(1, 16, 3).padding(1)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+        .add<nn::Conv2d>(nn::Conv2dOptions(16, 32, 3).padding(1)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
         .add<nn::Flatten>().add<nn::Linear>(32 * 2 * 2, 10);
     net.to(device);
     net.set_backend(kind);

@@ -45,8 +45,8 @@ Backend::Kind pick_backend(const std::string& name) {
 }
 
 void build_model(nn::Sequential& net) {
-  net.add<nn::Conv2d>(1, 32, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
-      .add<nn::Conv2d>(32, 64, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+  net.add<nn::Conv2d>(nn::Conv2dOptions(1, 32, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+      .add<nn::Conv2d>(nn::Conv2dOptions(32, 64, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Flatten>().add<nn::Linear>(64 * 7 * 7, 10);
 }
 
@@ -191,7 +191,7 @@ int run(const Flags& f) {
     }
   }
 
-  const train::EvalResult result = train::evaluate(net, test_loader, 10, true);
+  const train::EvalResult result = train::evaluate(net, test_loader, 10, train::Confusion::Compute);
   std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n%s\n",
               train::format_confusion(result).c_str());
   if (!f.predict.empty()) predict(net, f.predict, norm, device, backend);

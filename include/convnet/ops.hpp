@@ -33,9 +33,11 @@ Tensor pool2d_backward(Backend& be, const Tensor& input, const Tensor& grad_outp
 Tensor activation_forward(Backend& be, Activation a, float alpha, const Tensor& input);
 Tensor activation_backward(Backend& be, Activation a, float alpha, const Tensor& input,
                            const Tensor& output, const Tensor& grad_output);
-Tensor softmax_forward(Backend& be, const Tensor& input, bool log = false);
-Tensor softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_output,
-                        bool log = false);
+// Softmax or log-softmax over dimension 1 (no positional flag: the name says which).
+Tensor softmax_forward(Backend& be, const Tensor& input);
+Tensor softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_output);
+Tensor log_softmax_forward(Backend& be, const Tensor& input);
+Tensor log_softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_output);
 
 // ---- linear
 Tensor linear_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias);

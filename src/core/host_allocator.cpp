@@ -1,5 +1,6 @@
 #include "core/host_allocator.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -26,6 +27,8 @@ struct Cache {
   size_t bytes = 0;
 };
 
+std::atomic<int64_t> g_live_bytes{0};
+
 Cache& cache() {
   static auto* instance = new Cache();  // leaked: tensors may die after static destruction
   return *instance;
@@ -43,6 +46,7 @@ void* allocate(size_t bytes) {
       void* ptr = it->second.back();
       it->second.pop_back();
       c.bytes -= size;
+      g_live_bytes += static_cast<int64_t>(bytes);
       return ptr;
     }
   }
@@ -52,11 +56,13 @@ void* allocate(size_t bytes) {
     ptr = std::aligned_alloc(64, size);
   }
   CONVNET_CHECK(ptr != nullptr, "allocate: out of host memory allocating ", bytes, " bytes");
+  g_live_bytes += static_cast<int64_t>(bytes);
   return ptr;
 }
 
 void release(void* ptr, size_t bytes) {
   if (!ptr) return;
+  g_live_bytes -= static_cast<int64_t>(bytes);
   const size_t size = round_up(bytes == 0 ? 1 : bytes);
   if (size >= kCacheFrom) {
     Cache& c = cache();
@@ -85,5 +91,7 @@ size_t cached_bytes() {
   std::lock_guard<std::mutex> lock(c.mutex);
   return c.bytes;
 }
+
+int64_t live_bytes() { return g_live_bytes.load(); }
 
 }  // namespace convnet::host_allocator

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace convnet::host_allocator {
 
@@ -14,5 +15,8 @@ void* allocate(size_t bytes);               // 64-byte aligned; throws convnet::
 void release(void* ptr, size_t bytes);      // bytes as passed to allocate
 void release_cache();                       // frees every cached block
 size_t cached_bytes();
+// Bytes of live allocations (as requested; cached blocks not counted), like
+// cuda_hooks::live_bytes on a device: what tensors on the host hold now.
+int64_t live_bytes();
 
 }  // namespace convnet::host_allocator

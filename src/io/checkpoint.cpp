@@ -1,13 +1,16 @@
-// Model and optimizer checkpoints on top of the safetensors reader and writer.
-// Loading is strict and all-or-nothing: every mismatch is collected and reported
-// in one message before a single value is copied, so a failed load leaves the
-// model (or optimizer) exactly as it was.
+// Model and optimizer checkpoints on top of the safetensors parser and writer.
+// Loading is all-or-nothing: the file is matched to the model, every problem is
+// collected and reported in one message, and every tensor is converted to the
+// parameter's dtype (where a conversion can fail) before a single value is
+// copied, so a failed load leaves the model (or optimizer) exactly as it was.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <optional>
 #include <set>
 
-#include "convnet/io/safetensors.hpp"
+#include "io/safetensors_view.hpp"
 
 namespace convnet::io {
 namespace {
@@ -17,36 +20,104 @@ struct Target {
   Tensor* tensor;
 };
 
-// Checks that `file` holds exactly the tensors of `targets`, with their shapes
-// and dtypes, then copies them in (to whatever device each target lives on).
-void copy_strict(const std::string& who, const std::string& path, const SafetensorsFile& file,
-                 const std::vector<Target>& targets) {
-  std::string problems;
-  const auto problem = [&](const std::string& text) {
-    problems += (problems.empty() ? "" : "; ") + text;
-  };
-  std::set<std::string> expected;
-  std::string missing;
-  for (const Target& t : targets) {
-    expected.insert(t.name);
-    const Tensor* stored = file.find(t.name);
-    if (stored == nullptr) {
-      missing += (missing.empty() ? "" : ", ") + t.name;
-    } else if (stored->shape() != t.tensor->shape() || stored->dtype() != t.tensor->dtype()) {
-      problem(t.name + " is " + stored->shape().str() + " " + dtype_name(stored->dtype()) +
-              " in the file but " + t.tensor->shape().str() + " " +
-              dtype_name(t.tensor->dtype()) + " here");
-    }
+void append(std::string& list, const std::string& item) {
+  list += (list.empty() ? "" : ", ") + item;
+}
+
+// When the model's names end the file's names, a prefix is the likely cause
+// ("model.0.weight" for "0.weight"): the hint names it.
+std::string prefix_hint(const std::vector<std::string>& missing,
+                        const std::vector<std::string>& unexpected) {
+  for (const std::string& m : missing)
+    for (const std::string& u : unexpected)
+      if (u.size() > m.size() + 1 && u.compare(u.size() - m.size(), m.size(), m) == 0 &&
+          u[u.size() - m.size() - 1] == '.')
+        return " (the file's names carry a prefix: LoadOptions().strip_prefix(\"" +
+               u.substr(0, u.size() - m.size()) + "\") removes it)";
+  return "";
+}
+
+// Matches `view` to `targets` by name (after stripping the prefix), checks
+// shapes and dtypes, converts, and only then copies into the targets.
+// `who` and `source` start the messages: "load_safetensors: <path> does not fit: ...".
+LoadResult load_into(const std::string& who, const std::string& source,
+                     const detail::SafetensorsView& view, const std::vector<Target>& targets,
+                     const LoadOptions& options) {
+  const std::string& prefix = options.strip_prefix();
+  std::map<std::string, const detail::StoredTensor*> by_key;
+  std::vector<std::string> keys;
+  for (const detail::StoredTensor& stored : view.tensors) {
+    const bool strip = !prefix.empty() && stored.name.compare(0, prefix.size(), prefix) == 0;
+    keys.push_back(strip ? stored.name.substr(prefix.size()) : stored.name);
+    const auto [it, inserted] = by_key.emplace(keys.back(), &stored);
+    CONVNET_CHECK(inserted, who, ": ", source, ": with the prefix \"", prefix, "\" stripped, \"",
+                  it->second->name, "\" and \"", stored.name, "\" both name \"", keys.back(),
+                  "\"; nothing was loaded");
   }
-  if (!missing.empty()) problem("missing " + missing);
-  std::string unexpected;
-  for (const auto& entry : file.tensors)
-    if (expected.count(entry.first) == 0)
-      unexpected += (unexpected.empty() ? "" : ", ") + entry.first;
-  if (!unexpected.empty()) problem("unexpected " + unexpected);
-  CONVNET_CHECK(problems.empty(), who, ": ", path, " does not fit: ", problems,
-                "; nothing was loaded");
-  for (const Target& t : targets) t.tensor->copy_from(*file.find(t.name));
+
+  LoadResult result;
+  result.metadata = view.metadata;
+  std::string problems;  // always errors: shape or dtype of a present tensor
+  std::vector<const detail::StoredTensor*> matched(targets.size(), nullptr);
+  std::set<std::string> expected;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    expected.insert(t.name);
+    const auto found = by_key.find(t.name);
+    if (found == by_key.end()) {
+      result.missing_keys.push_back(t.name);
+      continue;
+    }
+    const detail::StoredTensor& stored = *found->second;
+    const bool shape_fits = stored.shape == t.tensor->shape();
+    const bool dtype_fits = detail::converts_to(stored.dtype, t.tensor->dtype());
+    if (!shape_fits || !dtype_fits) {
+      // "0.bias is [4] i64 in the file but [4] f32 here"; both names when a prefix was stripped.
+      problems += (problems.empty() ? "" : "; ") + stored.name + " is " + stored.shape.str() +
+                  " " + detail::stored_dtype_lower(stored.dtype) + " in the file but " +
+                  (stored.name == t.name ? "" : t.name + " is ") + t.tensor->shape().str() + " " +
+                  dtype_name(t.tensor->dtype()) + " here";
+      if (!dtype_fits) {
+        const std::optional<DType> natural = detail::natural_dtype(stored.dtype);
+        problems += !natural ? " (convnet loads no " + detail::stored_dtype_lower(stored.dtype) +
+                                   " tensors)"
+                    : *natural == DType::I32 ? " (integers do not load into a float tensor)"
+                                             : " (floats do not load into an integer tensor)";
+      }
+      continue;
+    }
+    matched[i] = &stored;
+  }
+  for (size_t i = 0; i < view.tensors.size(); ++i)
+    if (expected.count(keys[i]) == 0) result.unexpected_keys.push_back(view.tensors[i].name);
+
+  std::string all = problems;
+  if (options.strict()) {
+    std::string missing, unexpected;
+    for (const std::string& name : result.missing_keys) append(missing, name);
+    for (const std::string& name : result.unexpected_keys) append(unexpected, name);
+    if (!missing.empty()) all += (all.empty() ? "" : "; ") + ("missing " + missing);
+    if (!unexpected.empty()) all += (all.empty() ? "" : "; ") + ("unexpected " + unexpected);
+    if (!missing.empty() && !unexpected.empty())
+      all += prefix_hint(result.missing_keys, result.unexpected_keys);
+  }
+  CONVNET_CHECK(all.empty(), who, ": ", source, " does not fit: ", all, "; nothing was loaded");
+
+  // Convert everything first: an I64 value beyond int32 must fail before any copy.
+  std::vector<Tensor> converted(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (matched[i] != nullptr)
+      converted[i] =
+          detail::to_tensor(view, *matched[i], targets[i].tensor->dtype(), result.converted);
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (matched[i] != nullptr) targets[i].tensor->copy_from(converted[i]);
+  return result;
+}
+
+std::vector<Target> parameters_of(nn::Layer& model) {
+  std::vector<Target> targets;
+  for (nn::Parameter* p : model.parameters()) targets.push_back({p->name, &p->value});
+  return targets;
 }
 
 std::string metadata_value(const Metadata& metadata, const std::string& key,
@@ -57,6 +128,10 @@ std::string metadata_value(const Metadata& metadata, const std::string& key,
   return it->second;
 }
 
+const unsigned char* as_bytes(const std::string& bytes) {
+  return reinterpret_cast<const unsigned char*>(bytes.data());
+}
+
 }  // namespace
 
 void save_safetensors(nn::Layer& model, const std::string& path, const Metadata& metadata) {
@@ -65,12 +140,25 @@ void save_safetensors(nn::Layer& model, const std::string& path, const Metadata&
   write_safetensors(path, tensors, metadata);
 }
 
+LoadResult load_safetensors(nn::Layer& model, const std::string& path, const LoadOptions& options) {
+  const std::string bytes = detail::read_file_bytes("load_safetensors", path);
+  const detail::SafetensorsView view =
+      detail::parse_safetensors("load_safetensors: " + path + ": ", as_bytes(bytes), bytes.size());
+  return load_into("load_safetensors", path, view, parameters_of(model), options);
+}
+
+LoadResult load_safetensors_buffer(nn::Layer& model, const void* data, size_t size,
+                                   const LoadOptions& options) {
+  CONVNET_CHECK(data != nullptr || size == 0, "load_safetensors_buffer: data is null but size is ",
+                size);
+  const std::string source = detail::kMemoryBuffer;
+  const detail::SafetensorsView view = detail::parse_safetensors(
+      "load_safetensors_buffer: " + source + ": ", static_cast<const unsigned char*>(data), size);
+  return load_into("load_safetensors_buffer", source, view, parameters_of(model), options);
+}
+
 Metadata load_safetensors(nn::Layer& model, const std::string& path) {
-  SafetensorsFile file = read_safetensors(path);
-  std::vector<Target> targets;
-  for (nn::Parameter* p : model.parameters()) targets.push_back({p->name, &p->value});
-  copy_strict("load_safetensors", path, file, targets);
-  return file.metadata;
+  return load_safetensors(model, path, LoadOptions()).metadata;
 }
 
 void save_optimizer(nn::Optimizer& optimizer, const std::string& path, const Metadata& metadata) {
@@ -92,12 +180,15 @@ void save_optimizer(nn::Optimizer& optimizer, const std::string& path, const Met
 }
 
 Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path) {
-  SafetensorsFile file = read_safetensors(path);
-  const std::string kind = metadata_value(file.metadata, "optimizer", path);
+  const std::string bytes = detail::read_file_bytes("load_optimizer", path);
+  const detail::SafetensorsView view =
+      detail::parse_safetensors("load_optimizer: " + path + ": ", as_bytes(bytes), bytes.size());
+  const Metadata& metadata = view.metadata;
+  const std::string kind = metadata_value(metadata, "optimizer", path);
   CONVNET_CHECK(kind == optimizer.name(), "load_optimizer: ", path, " holds ", kind,
                 " state but the optimizer is ", optimizer.name());
-  const std::string step_text = metadata_value(file.metadata, "step", path);
-  const std::string lr_text = metadata_value(file.metadata, "lr", path);
+  const std::string step_text = metadata_value(metadata, "step", path);
+  const std::string lr_text = metadata_value(metadata, "lr", path);
   char* end = nullptr;
   errno = 0;
   const long long step = std::strtoll(step_text.c_str(), &end, 10);
@@ -111,10 +202,10 @@ Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path) {
   optimizer.ensure_state();
   std::vector<Target> targets;
   for (const auto& [name, tensor] : optimizer.state()) targets.push_back({name, tensor});
-  copy_strict("load_optimizer", path, file, targets);
+  load_into("load_optimizer", path, view, targets, LoadOptions());
   optimizer.set_step_count(step);
   optimizer.set_lr(lr);
-  return file.metadata;
+  return metadata;
 }
 
 }  // namespace convnet::io

@@ -1,20 +1,26 @@
-// Reading safetensors files. The file is untrusted input: every length, offset
-// and shape is checked against the file's real size before anything is copied,
-// so a truncated or hand-edited file gives a message, never a crash.
+// Reading safetensors files and buffers. The bytes are untrusted input: every
+// length, offset and shape is checked against their real size before anything
+// is copied, so a truncated or hand-edited file gives a message, never a crash.
+// One parser (parse_safetensors) serves files and memory buffers alike; the
+// dtype conversions are in safetensors_convert.cpp.
 #include <algorithm>
-#include <cstdint>
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
-#include "convnet/io/safetensors.hpp"
+#include "io/safetensors_view.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors data is little-endian; a big-endian host needs byte swapping here");
 
 namespace convnet::io {
+namespace detail {
 namespace {
 
 using Json = nlohmann::ordered_json;  // keeps the file's tensor order
@@ -22,28 +28,34 @@ using Json = nlohmann::ordered_json;  // keeps the file's tensor order
 // The reference implementation's limit: a larger header is surely not a checkpoint.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
-std::string read_whole_file(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr)
-    CONVNET_FAIL("read_safetensors: cannot open ", path, ": ", std::strerror(errno));
-  std::string bytes;
-  char chunk[1 << 16];
-  size_t got;
-  while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.append(chunk, got);
-  const bool failed = std::ferror(file) != 0;
-  const int saved_errno = errno;
-  std::fclose(file);
-  if (failed)
-    CONVNET_FAIL("read_safetensors: cannot read ", path, ": ", std::strerror(saved_errno));
-  return bytes;
-}
-
 struct Entry {
   std::string name;
-  DType dtype;
+  StoredDType dtype;
   Shape shape;
   uint64_t begin, end;
 };
+
+struct DTypeInfo {
+  StoredDType dtype;
+  const char* name;
+  size_t size;
+};
+
+constexpr DTypeInfo kDTypes[] = {
+    {StoredDType::BOOL, "BOOL", 1}, {StoredDType::U8, "U8", 1},     {StoredDType::I8, "I8", 1},
+    {StoredDType::F8_E5M2, "F8_E5M2", 1}, {StoredDType::F8_E4M3, "F8_E4M3", 1},
+    {StoredDType::F8_E8M0, "F8_E8M0", 1},
+    {StoredDType::I16, "I16", 2},   {StoredDType::U16, "U16", 2},   {StoredDType::F16, "F16", 2},
+    {StoredDType::BF16, "BF16", 2}, {StoredDType::I32, "I32", 4},   {StoredDType::U32, "U32", 4},
+    {StoredDType::F32, "F32", 4},   {StoredDType::I64, "I64", 8},   {StoredDType::U64, "U64", 8},
+    {StoredDType::F64, "F64", 8},   {StoredDType::C64, "C64", 8},
+};
+
+const DTypeInfo& info(StoredDType dtype) {
+  for (const DTypeInfo& i : kDTypes)
+    if (i.dtype == dtype) return i;
+  CONVNET_FAIL("safetensors: unknown stored dtype");
+}
 
 // One tensor's header entry, with its size checked against its shape.
 Entry parse_entry(const std::string& where, const std::string& name, const Json& value) {
@@ -58,15 +70,14 @@ Entry parse_entry(const std::string& where, const std::string& name, const Json&
   const Json& shape = field("shape");
   const Json& offsets = field("data_offsets");
   CONVNET_CHECK(dtype.is_string(), where, "tensor \"", name, "\": dtype must be a string");
-  Entry entry{name, DType::F32, {}, 0, 0};
-  if (dtype == "F32") {
-    entry.dtype = DType::F32;
-  } else if (dtype == "I32") {
-    entry.dtype = DType::I32;
-  } else {
-    CONVNET_FAIL(where, "tensor \"", name, "\" has dtype ", dtype.dump(),
-                 "; convnet reads F32 and I32");
-  }
+  Entry entry{name, StoredDType::F32, {}, 0, 0};
+  const auto known = std::find_if(std::begin(kDTypes), std::end(kDTypes),
+                                  [&](const DTypeInfo& i) { return dtype == i.name; });
+  // Sub-byte dtypes (F4, F6_*) and any future ones: their size is unknown here, so
+  // the layout could not be checked.
+  CONVNET_CHECK(known != std::end(kDTypes), where, "tensor \"", name, "\" has dtype ",
+                dtype.dump(), ", which is not a safetensors dtype convnet knows");
+  entry.dtype = known->dtype;
   CONVNET_CHECK(shape.is_array(), where, "tensor \"", name, "\": shape must be an array");
   std::vector<int64_t> dims;
   for (const Json& d : shape) {
@@ -75,8 +86,11 @@ Entry parse_entry(const std::string& where, const std::string& name, const Json&
     dims.push_back(d.get<int64_t>());
   }
   // Checked as it grows so that neither the product nor its byte size overflows.
+  // In order, like Shape::numel (and the reference implementation's checked
+  // product): a zero extent after the overflow, [2^32, 2^32, 0], is no excuse
+  // (found by tests/fuzz/fuzz_safetensors).
   constexpr uint64_t kMaxElements = uint64_t(INT64_MAX) / 8;
-  uint64_t numel = std::count(dims.begin(), dims.end(), 0) > 0 ? 0 : 1;
+  uint64_t numel = 1;
   for (int64_t extent : dims) {
     if (numel == 0) break;
     CONVNET_CHECK(uint64_t(extent) <= kMaxElements / numel, where, "tensor \"", name,
@@ -92,7 +106,7 @@ Entry parse_entry(const std::string& where, const std::string& name, const Json&
   entry.end = offsets[1].get<uint64_t>();
   CONVNET_CHECK(entry.begin <= entry.end, where, "tensor \"", name, "\": data_offsets ",
                 offsets.dump(), " end before they begin");
-  const uint64_t expected = numel * dtype_size(entry.dtype);
+  const uint64_t expected = numel * info(entry.dtype).size;
   CONVNET_CHECK(entry.end - entry.begin == expected, where, "tensor \"", name, "\": shape ",
                 entry.shape, " ", dtype.get<std::string>(), " needs ", expected,
                 " bytes but data_offsets ", offsets.dump(), " hold ", entry.end - entry.begin);
@@ -124,33 +138,49 @@ void check_layout(const std::string& where, std::vector<Entry> entries, uint64_t
     cursor = e.end;
   }
   CONVNET_CHECK(buffer_bytes >= cursor, where, "truncated: the header describes ", cursor,
-                " bytes of data but the file holds ", buffer_bytes);
+                " bytes of data but only ", buffer_bytes, " follow the header");
   CONVNET_CHECK(buffer_bytes == cursor, where, buffer_bytes - cursor,
                 " bytes after the last tensor (the header describes ", cursor, ")");
 }
 
 }  // namespace
 
-const Tensor* SafetensorsFile::find(const std::string& name) const {
-  for (const auto& [n, tensor] : tensors)
-    if (n == name) return &tensor;
-  return nullptr;
+const char* stored_dtype_name(StoredDType dtype) { return info(dtype).name; }
+
+std::string stored_dtype_lower(StoredDType dtype) {
+  std::string name = info(dtype).name;
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  const std::string where = "read_safetensors: " + path + ": ";
-  const std::string bytes = read_whole_file(path);
-  CONVNET_CHECK(bytes.size() >= 8, where, "truncated: ", bytes.size(),
+size_t stored_dtype_size(StoredDType dtype) { return info(dtype).size; }
+
+std::string read_file_bytes(const std::string& op, const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) CONVNET_FAIL(op, ": cannot open ", path, ": ", std::strerror(errno));
+  std::string bytes;
+  char chunk[1 << 16];
+  size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.append(chunk, got);
+  const bool failed = std::ferror(file) != 0;
+  const int saved_errno = errno;
+  std::fclose(file);
+  if (failed) CONVNET_FAIL(op, ": cannot read ", path, ": ", std::strerror(saved_errno));
+  return bytes;
+}
+
+SafetensorsView parse_safetensors(std::string where, const unsigned char* data, size_t size) {
+  CONVNET_CHECK(size >= 8, where, "truncated: ", size,
                 " bytes, shorter than the 8-byte header length");
   uint64_t header_bytes = 0;
-  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | static_cast<unsigned char>(bytes[i]);
-  const uint64_t after_length = bytes.size() - 8;
+  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | data[i];
+  const uint64_t after_length = size - 8;
   CONVNET_CHECK(header_bytes <= after_length, where, "header length ", header_bytes,
                 " is larger than the ", after_length,
                 " bytes that follow it (truncated, or not a safetensors file)");
   CONVNET_CHECK(header_bytes < kMaxHeaderBytes, where, "header length ", header_bytes,
                 " is over the 100 MB limit (not a safetensors file?)");
-  const std::string text = bytes.substr(8, header_bytes);
+  const std::string text(reinterpret_cast<const char*>(data) + 8, header_bytes);
   CONVNET_CHECK(!text.empty() && text[0] == '{', where,
                 "the header does not start with '{' (not a safetensors file?)");
 
@@ -167,31 +197,72 @@ SafetensorsFile read_safetensors(const std::string& path) {
   Json header;
   try {
     header = Json::parse(text, find_repeats);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1E468
     CONVNET_FAIL(where, "corrupt JSON header: ", e.what());
   }
   CONVNET_CHECK(repeated.empty(), where, "the header names \"", repeated, "\" twice");
   CONVNET_CHECK(header.is_object(), where, "the header must be a JSON object");
 
   const uint64_t buffer_bytes = after_length - header_bytes;
-  SafetensorsFile file;
+  SafetensorsView view;
   std::vector<Entry> entries;
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
-      file.metadata = parse_metadata(where, value);
+      view.metadata = parse_metadata(where, value);
     } else {
       entries.push_back(parse_entry(where, name, value));
     }
   }
   check_layout(where, entries, buffer_bytes);
 
-  const char* buffer = bytes.data() + 8 + header_bytes;
-  for (const Entry& e : entries) {
-    Tensor tensor = Tensor::empty(e.shape, Device::cpu(), e.dtype);
-    if (tensor.nbytes() != 0) std::memcpy(tensor.raw_data(), buffer + e.begin, tensor.nbytes());
-    file.tensors.emplace_back(e.name, std::move(tensor));
+  const unsigned char* buffer = data + 8 + header_bytes;
+  for (Entry& e : entries)
+    view.tensors.push_back({std::move(e.name), e.dtype, std::move(e.shape), buffer + e.begin,
+                            e.end - e.begin});
+  view.where = std::move(where);
+  return view;
+}
+
+}  // namespace detail
+
+namespace {
+
+SafetensorsFile read_view(const detail::SafetensorsView& view) {
+  SafetensorsFile file;
+  file.metadata = view.metadata;
+  for (const detail::StoredTensor& stored : view.tensors) {
+    const std::optional<DType> dtype = detail::natural_dtype(stored.dtype);
+    CONVNET_CHECK(dtype.has_value(), view.where, "tensor \"", stored.name, "\" has dtype \"",
+                  detail::stored_dtype_name(stored.dtype),
+                  "\"; convnet reads F32 and I32, and converts F16, BF16 and F64 to F32 and "
+                  "I64 to I32");
+    file.tensors.emplace_back(stored.name,
+                              detail::to_tensor(view, stored, *dtype, file.conversions));
   }
   return file;
+}
+
+}  // namespace
+
+const Tensor* SafetensorsFile::find(const std::string& name) const {
+  for (const auto& [n, tensor] : tensors)
+    if (n == name) return &tensor;
+  return nullptr;
+}
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  const std::string bytes = detail::read_file_bytes("read_safetensors", path);
+  return read_view(detail::parse_safetensors("read_safetensors: " + path + ": ",
+                                             reinterpret_cast<const unsigned char*>(bytes.data()),
+                                             bytes.size()));
+}
+
+SafetensorsFile read_safetensors_buffer(const void* data, size_t size) {
+  CONVNET_CHECK(data != nullptr || size == 0, "read_safetensors_buffer: data is null but size is ",
+                size);
+  return read_view(detail::parse_safetensors(
+      std::string("read_safetensors_buffer: ") + detail::kMemoryBuffer + ": ",
+      static_cast<const unsigned char*>(data), size));
 }
 
 }  // namespace convnet::io

@@ -7,67 +7,72 @@
 #include "ops/checks.hpp"
 
 namespace convnet::nn {
+namespace {
 
-Conv2d::Conv2d(int in_channels, int out_channels, int kernel, int stride, int padding,
-               int dilation, bool bias)
-    : Conv2d(in_channels, out_channels, kernel, kernel,
-             Conv2dParams{stride, stride, padding, padding, dilation, dilation}, bias) {}
-
-Conv2d::Conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w,
-               const Conv2dParams& params, bool bias)
-    : in_channels_(in_channels),
-      out_channels_(out_channels),
-      kernel_h_(kernel_h),
-      kernel_w_(kernel_w),
-      params_(params),
-      has_bias_(bias) {
-  CONVNET_CHECK(in_channels > 0 && out_channels > 0 && kernel_h > 0 && kernel_w > 0,
-                "Conv2d: channels (", in_channels, " -> ", out_channels, ") and kernel (",
-                kernel_h, ", ", kernel_w, ") must be positive");
-  CONVNET_CHECK(params.stride_h > 0 && params.stride_w > 0 && params.dilation_h > 0 &&
-                    params.dilation_w > 0 && params.pad_h >= 0 && params.pad_w >= 0,
-                "Conv2d: stride (", params.stride_h, ", ", params.stride_w, ") and dilation (",
-                params.dilation_h, ", ", params.dilation_w,
-                ") must be positive and padding (", params.pad_h, ", ", params.pad_w,
-                ") not negative");
-  const Shape weight_shape{out_channels, in_channels, kernel_h, kernel_w};
-  weight_ = {"weight", Tensor::empty(weight_shape), Tensor::zeros(weight_shape)};
-  if (has_bias_) bias_ = {"bias", Tensor::empty({out_channels}), Tensor::zeros({out_channels})};
-  init::pytorch_default_(weight_.value, has_bias_ ? &bias_.value : nullptr);
+// Checked here, once, so a bad layer fails when it is built, not at its first batch.
+Conv2dParams checked_params(const Conv2dOptions& o) {
+  CONVNET_CHECK(o.in_channels() > 0 && o.out_channels() > 0, "Conv2d: in_channels ",
+                o.in_channels(), " and out_channels ", o.out_channels(), " must be positive");
+  CONVNET_CHECK(o.kernel_size().h > 0 && o.kernel_size().w > 0, "Conv2d: kernel_size ",
+                detail::tuple(o.kernel_size()), " must be positive");
+  CONVNET_CHECK(o.stride().h > 0 && o.stride().w > 0, "Conv2d: stride ",
+                detail::tuple(o.stride()), " must be positive");
+  CONVNET_CHECK(o.padding().h >= 0 && o.padding().w >= 0, "Conv2d: padding ",
+                detail::tuple(o.padding()), " must not be negative");
+  CONVNET_CHECK(o.dilation().h > 0 && o.dilation().w > 0, "Conv2d: dilation ",
+                detail::tuple(o.dilation()), " must be positive");
+  return Conv2dParams{o.stride().h,  o.stride().w,   o.padding().h,
+                      o.padding().w, o.dilation().h, o.dilation().w};
 }
 
-Tensor Conv2d::forward(const Tensor& input, Mode) {
+}  // namespace
+
+Conv2d::Conv2d(int in_channels, int out_channels, Pair kernel_size)
+    : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
+
+Conv2d::Conv2d(const Conv2dOptions& options) : options_(options), params_(checked_params(options)) {
+  const int out = options.out_channels();
+  const Shape weight_shape{out, options.in_channels(), options.kernel_size().h,
+                           options.kernel_size().w};
+  weight_ = {"weight", Tensor::empty(weight_shape), Tensor::zeros(weight_shape)};
+  if (options.bias()) bias_ = {"bias", Tensor::empty({out}), Tensor::zeros({out})};
+  init::pytorch_default_(weight_.value, options.bias() ? &bias_.value : nullptr);
+}
+
+Tensor Conv2d::forward(const Tensor& input, Mode mode) {
+  const bool keep = keep_for_backward(mode);
   Backend& be = backend_for(input.device());
   Tensor output = ops::conv2d_forward(be, input, weight_.value, bias() ? &bias_.value : nullptr,
                                       params_);
-  input_ = input;
+  if (keep) input_ = input;  // backward_filter reads it
   return output;
 }
 
 Tensor Conv2d::backward(const Tensor& grad_output) {
-  CONVNET_CHECK(input_.defined(), name(), ": backward called without a preceding forward");
+  check_backward(input_);
   Backend& be = backend_for(grad_output.device());
   Tensor grad_input =
       ops::conv2d_backward_data(be, grad_output, weight_.value, input_.shape(), params_);
   ops::conv2d_backward_filter(be, input_, grad_output, params_, weight_.grad, true);
-  if (has_bias_) ops::bias_backward(be, grad_output, bias_.grad, true);
+  if (options_.bias()) ops::bias_backward(be, grad_output, bias_.grad, true);
   return grad_input;
 }
 
 std::vector<Parameter*> Conv2d::parameters() {
-  if (has_bias_) return {&weight_, &bias_};
+  if (options_.bias()) return {&weight_, &bias_};
   return {&weight_};
 }
 
+// torch.nn.Conv2d's repr: stride always, padding and dilation when not the
+// default, bias only when absent; every extent as a tuple.
 std::string Conv2d::name() const {
+  const Conv2dOptions& o = options_;
   std::ostringstream os;
-  os << "Conv2d(" << in_channels_ << ", " << out_channels_
-     << ", kernel=" << detail::pair(kernel_h_, kernel_w_)
-     << ", stride=" << detail::pair(params_.stride_h, params_.stride_w)
-     << ", padding=" << detail::pair(params_.pad_h, params_.pad_w);
-  if (params_.dilation_h != 1 || params_.dilation_w != 1)
-    os << ", dilation=" << detail::pair(params_.dilation_h, params_.dilation_w);
-  if (!has_bias_) os << ", bias=false";
+  os << "Conv2d(" << o.in_channels() << ", " << o.out_channels()
+     << ", kernel_size=" << detail::tuple(o.kernel_size()) << ", stride=" << detail::tuple(o.stride());
+  if (o.padding() != Pair(0)) os << ", padding=" << detail::tuple(o.padding());
+  if (o.dilation() != Pair(1)) os << ", dilation=" << detail::tuple(o.dilation());
+  if (!o.bias()) os << ", bias=False";
   os << ")";
   return os.str();
 }

@@ -10,15 +10,18 @@ Shape Flatten::output_shape(const Shape& input_shape) const {
   return Shape{input_shape[0], rest};
 }
 
-Tensor Flatten::forward(const Tensor& input, Mode) {
+Tensor Flatten::forward(const Tensor& input, Mode mode) {
+  const bool keep = keep_for_backward(mode);
   CONVNET_CHECK(input.defined(), name(), ": input is undefined");
   const Shape out = output_shape(input.shape());
-  input_shape_ = input.shape();
+  if (keep) input_shape_ = input.shape();  // a shape, not a tensor
   return input.reshape(out);  // a view: no copy
 }
 
 Tensor Flatten::backward(const Tensor& grad_output) {
-  CONVNET_CHECK(input_shape_.rank() > 0, name(), ": backward called without a preceding forward");
+  check_backward();
+  CONVNET_CHECK(input_shape_.rank() > 0, name(),
+                ": backward needs a forward in Mode::Train that finished; the latest one threw");
   CONVNET_CHECK(grad_output.defined(), name(), ": grad_output is undefined");
   CONVNET_CHECK(grad_output.shape() == output_shape(input_shape_), name(), ": grad_output ",
                 grad_output.shape(), " must match the forward output ",

@@ -3,52 +3,59 @@
 #include "convnet/nn/init.hpp"
 #include "convnet/nn/layers.hpp"
 #include "convnet/ops.hpp"
+#include "nn/format.hpp"
 
 namespace convnet::nn {
 
-Linear::Linear(int in_features, int out_features, bool bias)
-    : in_features_(in_features), out_features_(out_features), has_bias_(bias) {
-  CONVNET_CHECK(in_features > 0 && out_features > 0, "Linear: features (", in_features, " -> ",
-                out_features, ") must be positive");
-  const Shape weight_shape{out_features, in_features};
+Linear::Linear(int in_features, int out_features)
+    : Linear(LinearOptions(in_features, out_features)) {}
+
+Linear::Linear(const LinearOptions& options) : options_(options) {
+  const int in = options.in_features(), out = options.out_features();
+  CONVNET_CHECK(in > 0 && out > 0, "Linear: in_features ", in, " and out_features ", out,
+                " must be positive");
+  const Shape weight_shape{out, in};
   weight_ = {"weight", Tensor::empty(weight_shape), Tensor::zeros(weight_shape)};
-  if (has_bias_) bias_ = {"bias", Tensor::empty({out_features}), Tensor::zeros({out_features})};
-  init::pytorch_default_(weight_.value, has_bias_ ? &bias_.value : nullptr);
+  if (options.bias()) bias_ = {"bias", Tensor::empty({out}), Tensor::zeros({out})};
+  init::pytorch_default_(weight_.value, options.bias() ? &bias_.value : nullptr);
 }
 
-Tensor Linear::forward(const Tensor& input, Mode) {
+Tensor Linear::forward(const Tensor& input, Mode mode) {
+  const bool keep = keep_for_backward(mode);
   Backend& be = backend_for(input.device());
-  Tensor output =
-      ops::linear_forward(be, input, weight_.value, has_bias_ ? &bias_.value : nullptr);
-  input_ = input;
+  Tensor output = ops::linear_forward(be, input, weight_.value, bias() ? &bias_.value : nullptr);
+  if (keep) input_ = input;  // backward_weight reads it
   return output;
 }
 
 Tensor Linear::backward(const Tensor& grad_output) {
-  CONVNET_CHECK(input_.defined(), name(), ": backward called without a preceding forward");
+  check_backward(input_);
   Backend& be = backend_for(grad_output.device());
   Tensor grad_input = ops::linear_backward_data(be, grad_output, weight_.value);
   ops::linear_backward_weight(be, input_, grad_output, weight_.grad, true);
-  if (has_bias_) ops::bias_backward(be, grad_output, bias_.grad, true);
+  if (options_.bias()) ops::bias_backward(be, grad_output, bias_.grad, true);
   return grad_input;
 }
 
 std::vector<Parameter*> Linear::parameters() {
-  if (has_bias_) return {&weight_, &bias_};
+  if (options_.bias()) return {&weight_, &bias_};
   return {&weight_};
 }
 
+// torch.nn.Linear's repr.
 std::string Linear::name() const {
-  return "Linear(" + std::to_string(in_features_) + ", " + std::to_string(out_features_) +
-         (has_bias_ ? ")" : ", bias=false)");
+  return "Linear(in_features=" + std::to_string(options_.in_features()) +
+         ", out_features=" + std::to_string(options_.out_features()) +
+         ", bias=" + detail::python_bool(options_.bias()) + ")";
 }
 
 Shape Linear::output_shape(const Shape& input_shape) const {
+  const int in = options_.in_features();
   CONVNET_CHECK(input_shape.rank() == 2, name(), ": input ", input_shape,
                 " must be 2-D [N, in] (add a Flatten before it)");
-  CONVNET_CHECK(input_shape[1] == in_features_, name(), ": input ", input_shape, " has ",
-                input_shape[1], " features but the layer expects ", in_features_);
-  return Shape{input_shape[0], out_features_};
+  CONVNET_CHECK(input_shape[1] == in, name(), ": input ", input_shape, " has ", input_shape[1],
+                " features but the layer expects ", in);
+  return Shape{input_shape[0], options_.out_features()};
 }
 
 }  // namespace convnet::nn

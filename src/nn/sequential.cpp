@@ -32,13 +32,20 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
 }
 
 Tensor Sequential::forward(const Tensor& input, Mode mode) {
+  keep_for_backward(mode);  // the layers keep (or drop) their own tensors
   Tensor x = input;
-  for (size_t i = 0; i < layers_.size(); ++i)
-    x = at_layer(i, *layers_[i], [&] { return layers_[i]->forward(x, mode); });
+  try {
+    for (size_t i = 0; i < layers_.size(); ++i)
+      x = at_layer(i, *layers_[i], [&] { return layers_[i]->forward(x, mode); });
+  } catch (...) {
+    drop_saved();  // the later layers still hold an older pass: no backward through that
+    throw;
+  }
   return x;
 }
 
 Tensor Sequential::backward(const Tensor& grad_output) {
+  check_backward();  // before any layer adds to a gradient
   Tensor grad = grad_output;
   for (size_t i = layers_.size(); i-- > 0;)
     grad = at_layer(i, *layers_[i], [&] { return layers_[i]->backward(grad); });
@@ -64,6 +71,7 @@ Shape Sequential::output_shape(const Shape& input_shape) const {
 void Sequential::to(Device device) {
   // Each layer moves its own parameters and drops its own cache.
   for (auto& layer : layers_) layer->to(device);
+  drop_saved();
 }
 
 void Sequential::set_backend(std::optional<Backend::Kind> kind) {

@@ -3,16 +3,19 @@
 
 namespace convnet::nn {
 
-Tensor Softmax::forward(const Tensor& input, Mode) {
+Tensor Softmax::forward(const Tensor& input, Mode mode) {
+  const bool keep = keep_for_backward(mode);
   Backend& be = backend_for(input.device());
-  output_ = ops::softmax_forward(be, input, log_);  // backward needs only the output
-  return output_;
+  Tensor output = log_ ? ops::log_softmax_forward(be, input) : ops::softmax_forward(be, input);
+  if (keep) output_ = output;  // backward needs only the output
+  return output;
 }
 
 Tensor Softmax::backward(const Tensor& grad_output) {
-  CONVNET_CHECK(output_.defined(), name(), ": backward called without a preceding forward");
+  check_backward(output_);
   Backend& be = backend_for(grad_output.device());
-  return ops::softmax_backward(be, output_, grad_output, log_);
+  return log_ ? ops::log_softmax_backward(be, output_, grad_output)
+              : ops::softmax_backward(be, output_, grad_output);
 }
 
 }  // namespace convnet::nn

@@ -31,7 +31,8 @@ Tensor activation_backward(Backend& be, Activation a, float alpha, const Tensor&
   return grad_input;
 }
 
-Tensor softmax_forward(Backend& be, const Tensor& input, bool log) {
+namespace {
+Tensor softmax_forward_impl(Backend& be, const Tensor& input, bool log) {
   constexpr const char* op = "softmax_forward";
   check_tensor(op, "input", input, DType::F32);
   check_min_rank(op, "input", input, 2);  // softmax runs over dimension 1
@@ -41,7 +42,8 @@ Tensor softmax_forward(Backend& be, const Tensor& input, bool log) {
   return output;
 }
 
-Tensor softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_output, bool log) {
+Tensor softmax_backward_impl(Backend& be, const Tensor& output, const Tensor& grad_output,
+                             bool log) {
   constexpr const char* op = "softmax_backward";
   check_tensor(op, "output", output, DType::F32);
   check_min_rank(op, "output", output, 2);
@@ -51,6 +53,20 @@ Tensor softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_ou
   Tensor grad_input = Tensor::empty(output.shape(), output.device());
   be.softmax_backward(output, grad_output, grad_input, log);
   return grad_input;
+}
+}  // namespace
+
+Tensor softmax_forward(Backend& be, const Tensor& input) {
+  return softmax_forward_impl(be, input, false);
+}
+Tensor softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_output) {
+  return softmax_backward_impl(be, output, grad_output, false);
+}
+Tensor log_softmax_forward(Backend& be, const Tensor& input) {
+  return softmax_forward_impl(be, input, true);
+}
+Tensor log_softmax_backward(Backend& be, const Tensor& output, const Tensor& grad_output) {
+  return softmax_backward_impl(be, output, grad_output, true);
 }
 
 Tensor dropout_forward(Backend& be, const Tensor& input, float p, uint64_t seed, uint64_t offset,

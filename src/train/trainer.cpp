@@ -73,7 +73,8 @@ const char* kCsvHeader =
 }  // namespace
 
 EvalResult evaluate(nn::Sequential& model, data::DataLoader& loader, int classes,
-                    bool want_confusion) {
+                    Confusion confusion) {
+  const bool want_confusion = confusion == Confusion::Compute;
   CONVNET_CHECK(classes > 0, "evaluate: classes must be positive, got ", classes);
   EvalResult result;
   result.classes = classes;
@@ -113,7 +114,7 @@ std::string format_confusion(const EvalResult& result) {
   const int classes = result.classes;
   CONVNET_CHECK(classes > 0 && result.confusion.size() == static_cast<size_t>(classes) * classes,
                 "format_confusion: the result holds no ", classes, " x ", classes,
-                " confusion matrix (evaluate with want_confusion = true)");
+                " confusion matrix (evaluate with Confusion::Compute)");
   const int64_t largest = *std::max_element(result.confusion.begin(), result.confusion.end());
   const int label_width = std::max(2, digits(classes - 1) + 1);
   const int cell_width = std::max(5, std::max(digits(largest), digits(classes - 1)) + 1);

@@ -7,8 +7,8 @@ int main() {
   using namespace convnet;
   manual_seed(1);
   nn::Sequential net;
-  net.add<nn::Conv2d>(1, 4, 3, 1, 1).add<nn::ReLU>().add<nn::MaxPool2d>(2).add<nn::Flatten>()
-      .add<nn::Linear>(4 * 4 * 4, 3);
+  net.add<nn::Conv2d>(nn::Conv2dOptions(1, 4, 3).padding(1)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+      .add<nn::Flatten>().add<nn::Linear>(4 * 4 * 4, 3);
   Tensor x = Tensor::randn({6, 1, 8, 8}, Device::cpu(), 2);
   Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 0, 1, 2}, {6});
   nn::CrossEntropyLoss loss;

@@ -149,7 +149,7 @@ TEST(HandComputed, Conv2dBackwardTwoChannels) {
 
 // The same numbers through the Conv2d layer (weights set by hand).
 TEST(HandComputed, Conv2dLayerUsesTheSameArithmetic) {
-  nn::Conv2d conv(1, 1, 2, /*stride=*/2, /*padding=*/1);
+  nn::Conv2d conv(nn::Conv2dOptions(1, 1, 2).stride(2).padding(1));
   conv.weight().value.copy_from(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2}));
   conv.bias()->value.copy_from(Tensor::from_vector(std::vector<float>{0.5f}, {1}));
   conv.zero_grad();
@@ -160,7 +160,7 @@ TEST(HandComputed, Conv2dLayerUsesTheSameArithmetic) {
   EXPECT_TRUE(values_near(dx, {4, 6, 8, 6, 4, 8, 12, 12, 16}));
   EXPECT_TRUE(values_near(conv.weight().grad, {20, 36, 36, 64}));
   EXPECT_TRUE(values_near(conv.bias()->grad, {10}));
-  EXPECT_EQ(conv.name(), "Conv2d(1, 1, kernel=2, stride=2, padding=1)");
+  EXPECT_EQ(conv.name(), "Conv2d(1, 1, kernel_size=(2, 2), stride=(2, 2), padding=(1, 1))");
 }
 
 // ---------------------------------------------------------------- pooling
@@ -269,7 +269,7 @@ TEST(HandComputed, AvgPoolPaddingBothWays) {
     EXPECT_TRUE(values_near(ops::pool2d_forward(cpu(), x, p), {0.25f, 1.25f, 2.75f, 7.f}));
     EXPECT_TRUE(
         values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p), {1, 2, 2, 3, 4, 4, 3, 4, 4}));
-    nn::AvgPool2d layer(2, 2, 1);  // count_include_pad defaults to true
+    nn::AvgPool2d layer(nn::AvgPool2dOptions(2).padding(1));  // count_include_pad defaults to true
     EXPECT_TRUE(values_near(layer.forward(x, nn::Mode::Eval), {0.25f, 1.25f, 2.75f, 7.f}));
   }
   {
@@ -277,7 +277,7 @@ TEST(HandComputed, AvgPoolPaddingBothWays) {
     EXPECT_TRUE(values_near(ops::pool2d_forward(cpu(), x, p), {1.f, 2.5f, 5.5f, 7.f}));
     EXPECT_TRUE(
         values_near(ops::pool2d_backward(cpu(), x, dy, nullptr, p), {4, 4, 4, 6, 4, 4, 6, 4, 4}));
-    nn::AvgPool2d layer(2, 2, 1, /*count_include_pad=*/false);
+    nn::AvgPool2d layer(nn::AvgPool2dOptions(2).stride(2).padding(1).count_include_pad(false));
     EXPECT_TRUE(values_near(layer.forward(x, nn::Mode::Eval), {1.f, 2.5f, 5.5f, 7.f}));
   }
 }
@@ -314,19 +314,19 @@ TEST(HandComputed, SoftmaxOfAKnownRow) {
   const std::vector<float> p = {0.0900305732f, 0.244728471f, 0.665240956f};
   const std::vector<float> lp = {-2.40760596f, -1.40760596f, -0.407605964f};
   const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3}, {1, 3});
-  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), x, false), p, 1e-6, 1e-7));
-  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), x, true), lp, 1e-6, 1e-7));
+  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), x), p, 1e-6, 1e-7));
+  EXPECT_TRUE(values_near(ops::log_softmax_forward(cpu(), x), lp, 1e-6, 1e-7));
   // Logits 1000, 1001, 1002 give the same answer without overflowing exp.
   const Tensor big = Tensor::from_vector(std::vector<float>{1000, 1001, 1002}, {1, 3});
-  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), big, false), p, 1e-6, 1e-7));
-  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), big, true), lp, 1e-5, 1e-6));
+  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), big), p, 1e-6, 1e-7));
+  EXPECT_TRUE(values_near(ops::log_softmax_forward(cpu(), big), lp, 1e-5, 1e-6));
   const Tensor neg = Tensor::from_vector(std::vector<float>{-1002, -1001, -1000}, {1, 3});
-  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), neg, false), p, 1e-6, 1e-7));
+  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), neg), p, 1e-6, 1e-7));
   // A second row: softmax([0.5, -1, 2, 0]).
   const Tensor x2 = Tensor::from_vector(std::vector<float>{0.5f, -1, 2, 0}, {1, 4});
-  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), x2, false),
+  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), x2),
                           {0.15844471f, 0.0353537934f, 0.710099923f, 0.0961015742f}, 1e-6, 1e-7));
-  EXPECT_TRUE(values_near(ops::softmax_forward(cpu(), x2, true),
+  EXPECT_TRUE(values_near(ops::log_softmax_forward(cpu(), x2),
                           {-1.84234958f, -3.34234958f, -0.342349582f, -2.34234958f}, 1e-6, 1e-7));
 }
 
@@ -335,14 +335,14 @@ TEST(HandComputed, SoftmaxBackwardOfAKnownRow) {
   const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3}, {1, 3});
   const Tensor dy = Tensor::from_vector(std::vector<float>{1, 0, 0}, {1, 3});
   const double p0 = 0.0900305732, p1 = 0.244728471, p2 = 0.665240956;
-  const Tensor y = ops::softmax_forward(cpu(), x, false);
-  EXPECT_TRUE(values_near(ops::softmax_backward(cpu(), y, dy, false),
+  const Tensor y = ops::softmax_forward(cpu(), x);
+  EXPECT_TRUE(values_near(ops::softmax_backward(cpu(), y, dy),
                           {static_cast<float>(p0 * (1 - p0)), static_cast<float>(-p1 * p0),
                            static_cast<float>(-p2 * p0)},
                           1e-5, 1e-7));
-  const Tensor ly = ops::softmax_forward(cpu(), x, true);
+  const Tensor ly = ops::log_softmax_forward(cpu(), x);
   EXPECT_TRUE(values_near(
-      ops::softmax_backward(cpu(), ly, dy, true),
+      ops::log_softmax_backward(cpu(), ly, dy),
       {static_cast<float>(1 - p0), static_cast<float>(-p1), static_cast<float>(-p2)}, 1e-5, 1e-7));
 }
 

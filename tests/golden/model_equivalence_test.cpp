@@ -65,8 +65,8 @@ const Golden& golden() {
 // The network of examples/mnist_cnn.cpp, in PyTorch's nn.Sequential order, on
 // `kind`'s device, holding PyTorch's initial weights (a strict load).
 void build_model(nn::Sequential& net, Backend::Kind kind) {
-  net.add<nn::Conv2d>(1, 32, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
-      .add<nn::Conv2d>(32, 64, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+  net.add<nn::Conv2d>(nn::Conv2dOptions(1, 32, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+      .add<nn::Conv2d>(nn::Conv2dOptions(32, 64, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Flatten>().add<nn::Linear>(64 * 7 * 7, 10);
   net.to(kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda());
   net.set_backend(kind);

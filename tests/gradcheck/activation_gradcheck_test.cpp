@@ -88,7 +88,7 @@ TEST(GradcheckActivation, PointwiseDerivativeValues) {
   };
   nn::ReLU relu;
   EXPECT_TRUE(values_near(derivative(relu), {0.f, 0.f, 1.f, 1.f}));
-  nn::LeakyReLU leaky(0.1f);
+  nn::LeakyReLU leaky(nn::LeakyReLUOptions().negative_slope(0.1f));
   EXPECT_TRUE(values_near(derivative(leaky), {0.1f, 0.1f, 1.f, 1.f}));
   std::vector<float> sig, th;
   for (float v : xs) {
@@ -114,7 +114,7 @@ TEST(GradcheckSoftmax, SoftmaxAndLogSoftmaxInputGradients) {
         layer = std::make_unique<nn::LogSoftmax>();
       else
         layer = std::make_unique<nn::Softmax>();
-      EXPECT_EQ(layer->name(), log ? "LogSoftmax()" : "Softmax()");
+      EXPECT_EQ(layer->name(), log ? "LogSoftmax(dim=1)" : "Softmax(dim=1)");  // PyTorch's repr
       const Tensor x = Tensor::randn(kSoftmaxShapes[i], Device::cpu(), 700 + i, 0.f, 2.f);
       EXPECT_TRUE(check_layer_gradients(*layer, x));
     }

@@ -47,10 +47,18 @@ bool symmetric(const ConvCase& cc) {
 }
 
 nn::Conv2d make_conv(const ConvCase& cc) {
-  // Both constructors are exercised: the square one where the case allows it.
+  // Both spellings of an extent are exercised: one int where the case allows it, {h, w} otherwise.
   if (symmetric(cc))
-    return nn::Conv2d(cc.c, cc.k, cc.kh, cc.p.stride_h, cc.p.pad_h, cc.p.dilation_h, cc.bias);
-  return nn::Conv2d(cc.c, cc.k, cc.kh, cc.kw, cc.p, cc.bias);
+    return nn::Conv2d(nn::Conv2dOptions(cc.c, cc.k, cc.kh)
+                          .stride(cc.p.stride_h)
+                          .padding(cc.p.pad_h)
+                          .dilation(cc.p.dilation_h)
+                          .bias(cc.bias));
+  return nn::Conv2d(nn::Conv2dOptions(cc.c, cc.k, {cc.kh, cc.kw})
+                        .stride({cc.p.stride_h, cc.p.stride_w})
+                        .padding({cc.p.pad_h, cc.p.pad_w})
+                        .dilation({cc.p.dilation_h, cc.p.dilation_w})
+                        .bias(cc.bias));
 }
 
 // Naive cross-correlation in double.
@@ -118,7 +126,7 @@ TEST(GradcheckConv2d, ForwardMatchesNaiveLoopAndOutputShape) {
 // Ops read a slice (a view with an offset) where it starts, not at its storage's start.
 TEST(GradcheckConv2d, SliceOfABatchGivesTheSameRows) {
   manual_seed(13);
-  nn::Conv2d conv(2, 3, 3, 1, 1);
+  nn::Conv2d conv(nn::Conv2dOptions(2, 3, 3).padding(1));
   const Tensor batch = Tensor::randn({4, 2, 5, 5}, Device::cpu(), 250);
   const std::vector<float> full = conv.forward(batch, nn::Mode::Eval).to_vector<float>();
   const Tensor rows = conv.forward(batch.slice(1, 3), nn::Mode::Train);

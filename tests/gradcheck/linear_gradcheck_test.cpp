@@ -30,7 +30,7 @@ TEST(GradcheckLinear, InputWeightAndBias) {
     std::ostringstream os;
     os << "Linear(" << lc.in << ", " << lc.out << ") bias=" << lc.bias << " batch " << lc.n;
     SCOPED_TRACE(os.str());
-    nn::Linear linear(lc.in, lc.out, lc.bias);
+    nn::Linear linear(nn::LinearOptions(lc.in, lc.out).bias(lc.bias));
     ASSERT_EQ(linear.parameters().size(), lc.bias ? 2u : 1u);
     EXPECT_EQ(linear.weight().value.shape(), (Shape{lc.out, lc.in}));
     EXPECT_EQ(linear.bias() != nullptr, lc.bias);
@@ -43,7 +43,7 @@ TEST(GradcheckLinear, ForwardIsInputTimesWeightTransposedPlusBias) {
   manual_seed(22);
   for (size_t i = 0; i < kLinearCases.size(); ++i) {
     const LinearCase& lc = kLinearCases[i];
-    nn::Linear linear(lc.in, lc.out, lc.bias);
+    nn::Linear linear(nn::LinearOptions(lc.in, lc.out).bias(lc.bias));
     const Tensor x = Tensor::randn({lc.n, lc.in}, Device::cpu(), 850 + i);
     const Tensor y = linear.forward(x, nn::Mode::Eval);
     ASSERT_EQ(y.shape(), (Shape{lc.n, lc.out}));
@@ -84,11 +84,12 @@ TEST(GradcheckFlatten, IsAViewAndPassesGradientsThrough) {
 }
 
 // The Dropout layer: output = input * mask with mask in {0, 1/(1-p)}, backward
-// multiplies by the same mask; Eval is the identity; each Train forward draws anew.
+// multiplies by the same mask; Eval is the identity (and keeps nothing for
+// backward); each Train forward draws anew.
 TEST(GradcheckDropout, LayerBackwardUsesTheForwardMask) {
   for (float p : {0.1f, 0.3f, 0.5f, 0.8f}) {
     SCOPED_TRACE("p = " + std::to_string(p));
-    nn::Dropout dropout(p, /*seed=*/1234);
+    nn::Dropout dropout(nn::DropoutOptions(p).seed(1234));
     EXPECT_TRUE(dropout.parameters().empty());
     // Away from zero so that the mask can be read back as output / input.
     const Tensor x = away_from_zero(Tensor::randn({4, 3, 5, 7}, Device::cpu(), 950), 0.1f);
@@ -121,10 +122,11 @@ TEST(GradcheckDropout, LayerBackwardUsesTheForwardMask) {
     const std::vector<float> y2 = dropout.forward(x, nn::Mode::Train).to_vector<float>();
     EXPECT_NE(y2, ys);
 
-    // Eval: identity forward and backward.
+    // Eval: the identity, the input itself; no mask kept, so no backward.
     const Tensor ye = dropout.forward(x, nn::Mode::Eval);
     EXPECT_EQ(ye.to_vector<float>(), xs);
-    EXPECT_EQ(dropout.backward(g).to_vector<float>(), gs);
+    EXPECT_EQ(ye.data<float>(), x.data<float>());
+    EXPECT_THROW(dropout.backward(g), Error);
   }
 }
 
@@ -135,7 +137,7 @@ TEST(GradcheckDropout, ZeroProbabilityKeepsEverything) {
   const Tensor y = ops::dropout_forward(get_backend(Backend::Kind::Cpu), x, 0.f, 3, 0, mask);
   EXPECT_TRUE(values_near(y, x.to_vector<float>(), 0.0, 0.0));
   EXPECT_TRUE(values_near(mask, std::vector<float>(10, 1.f), 0.0, 0.0));
-  nn::Dropout dropout(0.f, 3);
+  nn::Dropout dropout(nn::DropoutOptions(0.f).seed(3));
   EXPECT_TRUE(values_near(dropout.forward(x, nn::Mode::Train), x.to_vector<float>(), 0.0, 0.0));
   const Tensor g = Tensor::randn({2, 5}, Device::cpu(), 991);
   EXPECT_TRUE(values_near(dropout.backward(g), g.to_vector<float>(), 0.0, 0.0));
@@ -144,7 +146,7 @@ TEST(GradcheckDropout, ZeroProbabilityKeepsEverything) {
 // The same seed gives the same sequence of masks.
 TEST(GradcheckDropout, SameSeedSameMasks) {
   const Tensor x = Tensor::ones({3, 50});
-  nn::Dropout a(0.5f, 99), b(0.5f, 99);
+  nn::Dropout a(nn::DropoutOptions().seed(99)), b(nn::DropoutOptions(0.5f).seed(99));
   for (int step = 0; step < 3; ++step)
     EXPECT_EQ(a.forward(x, nn::Mode::Train).to_vector<float>(),
               b.forward(x, nn::Mode::Train).to_vector<float>());

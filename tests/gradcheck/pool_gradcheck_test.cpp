@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -60,6 +61,25 @@ bool square(const Pool2dParams& p) {
   return p.kernel_h == p.kernel_w && p.stride_h == p.stride_w && p.pad_h == p.pad_w;
 }
 
+// The layer for `p`, its extents written as one int where the case allows it
+// and as {h, w} otherwise, so both spellings of the options are exercised.
+template <typename Options>
+Options pool_options(const Pool2dParams& p) {
+  if (square(p))
+    return Options(p.kernel_h).stride(p.stride_h).padding(p.pad_h).ceil_mode(p.ceil_mode);
+  return Options({p.kernel_h, p.kernel_w})
+      .stride({p.stride_h, p.stride_w})
+      .padding({p.pad_h, p.pad_w})
+      .ceil_mode(p.ceil_mode);
+}
+
+std::unique_ptr<nn::Pool2d> make_pool(const Pool2dParams& p) {
+  if (p.mode == PoolMode::Max)
+    return std::make_unique<nn::MaxPool2d>(pool_options<nn::MaxPool2dOptions>(p));
+  return std::make_unique<nn::AvgPool2d>(
+      pool_options<nn::AvgPool2dOptions>(p).count_include_pad(p.mode == PoolMode::AvgIncludePad));
+}
+
 // PyTorch's max_pool2d / avg_pool2d, naively.
 std::vector<float> reference_pool(const PoolCase& pc, PoolMode mode, const std::vector<float>& x) {
   const Pool2dParams& p = pc.p;
@@ -102,14 +122,11 @@ TEST(GradcheckMaxPool2d, InputGradientOverRandomShapes) {
     Pool2dParams p = pc.p;
     p.mode = PoolMode::Max;
     const Tensor x = distinct_values({pc.n, pc.c, pc.h, pc.w}, 300 + i, 0.05f);
-    if (square(p)) {
-      nn::MaxPool2d layer(p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
-      EXPECT_TRUE(layer.parameters().empty());
-      EXPECT_TRUE(check_layer_gradients(layer, x));
-    } else {
-      nn::Pool2d layer(p);
-      EXPECT_TRUE(check_layer_gradients(layer, x));
-    }
+    const std::unique_ptr<nn::Pool2d> layer = make_pool(p);
+    EXPECT_TRUE(layer->parameters().empty());
+    EXPECT_EQ(layer->params().kernel_w, p.kernel_w);
+    EXPECT_EQ(layer->params().stride_w, p.stride_w);
+    EXPECT_TRUE(check_layer_gradients(*layer, x));
   }
 }
 
@@ -121,13 +138,9 @@ TEST(GradcheckAvgPool2d, InputGradientBothPaddingRules) {
       Pool2dParams p = pc.p;
       p.mode = include_pad ? PoolMode::AvgIncludePad : PoolMode::AvgExcludePad;
       const Tensor x = Tensor::randn({pc.n, pc.c, pc.h, pc.w}, Device::cpu(), 400 + i);
-      if (square(p)) {
-        nn::AvgPool2d layer(p.kernel_h, p.stride_h, p.pad_h, include_pad, p.ceil_mode);
-        EXPECT_TRUE(check_layer_gradients(layer, x));
-      } else {
-        nn::Pool2d layer(p);
-        EXPECT_TRUE(check_layer_gradients(layer, x));
-      }
+      const std::unique_ptr<nn::Pool2d> layer = make_pool(p);
+      EXPECT_EQ(layer->params().mode, p.mode);
+      EXPECT_TRUE(check_layer_gradients(*layer, x));
     }
   }
 }
@@ -139,7 +152,8 @@ TEST(GradcheckPool2d, ForwardMatchesPyTorchRules) {
       SCOPED_TRACE(describe(pc) + " mode " + std::to_string(static_cast<int>(mode)));
       Pool2dParams p = pc.p;
       p.mode = mode;
-      nn::Pool2d layer(p);
+      const std::unique_ptr<nn::Pool2d> pool_layer = make_pool(p);
+      nn::Pool2d& layer = *pool_layer;
       const Tensor x = Tensor::randn({pc.n, pc.c, pc.h, pc.w}, Device::cpu(), 500 + i);
       const Tensor y = layer.forward(x, nn::Mode::Eval);
       const int64_t P = pool2d_output_size(pc.h, p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);

@@ -16,17 +16,17 @@ namespace convnet::test {
 namespace {
 
 void build_relu_net(nn::Sequential& net) {
-  net.add<nn::Conv2d>(2, 4, 3, 1, 1)
+  net.add<nn::Conv2d>(nn::Conv2dOptions(2, 4, 3).padding(1))
       .add<nn::ReLU>()
       .add<nn::MaxPool2d>(2)
-      .add<nn::Conv2d>(4, 3, 3, 2, 1)
-      .add<nn::LeakyReLU>(0.1f)
+      .add<nn::Conv2d>(nn::Conv2dOptions(4, 3, 3).stride(2).padding(1))
+      .add<nn::LeakyReLU>(nn::LeakyReLUOptions().negative_slope(0.1f))
       .add<nn::Flatten>()
       .add<nn::Linear>(3 * 2 * 2, 5);  // for a 6x6 input: 6 -> pool 3 -> conv 2
 }
 
 void build_smooth_net(nn::Sequential& net) {
-  net.add<nn::Conv2d>(1, 3, 3, 1, 1)
+  net.add<nn::Conv2d>(nn::Conv2dOptions(1, 3, 3).padding(1))
       .add<nn::Tanh>()
       .add<nn::AvgPool2d>(2)
       .add<nn::Flatten>()

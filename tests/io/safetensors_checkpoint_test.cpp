@@ -14,7 +14,7 @@ namespace {
 std::unique_ptr<nn::Sequential> small_cnn(uint64_t seed, int kernel = 3) {
   manual_seed(seed);
   auto net = std::make_unique<nn::Sequential>();
-  net->add<nn::Conv2d>(1, 4, kernel, 1, kernel / 2)
+  net->add<nn::Conv2d>(nn::Conv2dOptions(1, 4, kernel).padding(kernel / 2))
       .add<nn::ReLU>()
       .add<nn::MaxPool2d>(2)
       .add<nn::Flatten>()

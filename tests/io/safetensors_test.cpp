@@ -161,8 +161,13 @@ TEST(SafetensorsErrors, BadEntriesAreRejectedWithTheReason) {
     std::vector<std::string> parts;
   };
   const std::vector<Case> cases = {
-      {R"({"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})", eight, {"\"a\"", "\"F16\""}},
-      {R"({"a":{"dtype":"XYZ","shape":[2],"data_offsets":[0,8]}})", eight, {"\"XYZ\""}},
+      {R"({"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}})", eight,
+       {"\"a\" has dtype \"U8\"", "convnet reads F32 and I32"}},
+      {R"({"a":{"dtype":"XYZ","shape":[2],"data_offsets":[0,8]}})", eight,
+       {"\"XYZ\"", "not a safetensors dtype"}},
+      {R"({"a":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}})", eight, {"needs 6 bytes"}},
+      // nlohmann throws out_of_range, not parse_error, for a number beyond double.
+      {R"({"a":{"dtype":"F32","shape":[1E468],"data_offsets":[0,8]}})", eight, {"corrupt JSON"}},
       {R"({"a":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", eight, {"dtype must be a string"}},
       {R"({"a":{"shape":[2],"data_offsets":[0,8]}})", eight, {"\"a\" has no \"dtype\""}},
       {R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", eight, {"has no \"shape\""}},

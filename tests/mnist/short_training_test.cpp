@@ -36,8 +36,8 @@ TEST(MnistShortTraining, SmallCnnExceeds90PercentOnHeldOutImages) {
 
   manual_seed(3);
   nn::Sequential net;
-  net.add<nn::Conv2d>(1, 8, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
-      .add<nn::Conv2d>(8, 16, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+  net.add<nn::Conv2d>(nn::Conv2dOptions(1, 8, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+      .add<nn::Conv2d>(nn::Conv2dOptions(8, 16, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Flatten>().add<nn::Linear>(16 * 7 * 7, 10);
   nn::CrossEntropyLoss loss;
   nn::SGD optimizer(net.parameters(), {0.01f, 0.9f});

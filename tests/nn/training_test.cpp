@@ -41,7 +41,7 @@ Dataset make_quadrant_dataset(uint64_t seed) {
 }
 
 void build_cnn(nn::Sequential& net) {
-  net.add<nn::Conv2d>(1, 8, 3, 1, 1)
+  net.add<nn::Conv2d>(nn::Conv2dOptions(1, 8, 3).padding(1))
       .add<nn::ReLU>()
       .add<nn::MaxPool2d>(2)
       .add<nn::Flatten>()
@@ -189,8 +189,12 @@ TEST(Training, SummaryListsLayersAndTotals) {
   const std::string summary = net.summary({5, 1, 8, 8});
   for (size_t i = 0; i < net.size(); ++i)
     EXPECT_TRUE(contains(summary, net[i].name())) << net[i].name() << " missing from\n" << summary;
-  EXPECT_TRUE(contains(summary, "Conv2d(1, 8, kernel=3, stride=1, padding=1)")) << summary;
-  EXPECT_TRUE(contains(summary, "Flatten()")) << summary;
+  EXPECT_TRUE(contains(summary, "Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"))
+      << summary;
+  EXPECT_TRUE(contains(summary, "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"))
+      << summary;
+  EXPECT_TRUE(contains(summary, "Flatten(start_dim=1, end_dim=-1)")) << summary;
+  EXPECT_TRUE(contains(summary, "Linear(in_features=128, out_features=4, bias=True)")) << summary;
   EXPECT_TRUE(contains(summary, "596")) << summary;
   EXPECT_TRUE(contains(summary, "516")) << summary;
   EXPECT_TRUE(contains(summary, "cpu")) << summary;  // the backend that will run

@@ -4,8 +4,11 @@
 Runs the fixture program (argv[1]) to write files plus the expected names,
 dtypes, shapes, metadata and raw values, then loads every file with
 safetensors.numpy and compares. The other way round, it writes a file with
-safetensors.numpy and checks what the fixture's --dump reads from it. With PyTorch installed, also loads the MNIST
-CNN into torch.nn.Sequential with strict=True and compares a forward pass.
+safetensors.numpy and checks what the fixture's --dump reads from it, and
+regenerates tests/io/fixtures/ (F16, BF16, F64, I64 files) with the installed
+safetensors to check that convnet converts them as numpy does, whatever that
+version's header order. With PyTorch installed, also loads the MNIST CNN into
+torch.nn.Sequential with strict=True and compares a forward pass.
 Exit 77 (skip) when safetensors or numpy is not installed.
 """
 import json
@@ -13,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 try:
     import numpy as np
@@ -83,6 +87,60 @@ def check_we_read_their_file(fixture, directory):
     print(f"ok: convnet reads a file written by safetensors.numpy ({len(names)} tensors)")
 
 
+def dump(fixture, path):
+    return json.loads(subprocess.run([fixture, "--dump", str(path)], check=True,
+                                     capture_output=True, text=True).stdout)
+
+
+def check_we_convert_their_dtypes(fixture, directory):
+    """Each file of tests/io/fixtures/generate.py holds tensors of a PyTorch dtype
+    beside numpy's conversion of them ("expected*"): convnet's reading must give
+    numpy's bits (NaN: NaN of the same sign, for F64, whose NaN payload after a
+    cast is the hardware's) and report exactly the converted tensors."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "io" / "fixtures"))
+    import generate
+    out = Path(directory) / "pytorch_dtypes"
+    out.mkdir()
+    generate.write_all(out)
+    pairs = {"f16.safetensors": {"values": "expected_values", "scalar": "expected_scalar",
+                                 "matrix": "expected_matrix"},
+             "bf16.safetensors": {"values": "expected"},
+             "f64.safetensors": {"values": "expected", "scalar": "expected_scalar"},
+             "i64.safetensors": {"values": "expected"}}
+    for name, wanted in pairs.items():
+        seen = dump(fixture, out / name)
+        tensors = {t["name"]: t for t in seen["tensors"]}
+        for got_name, want_name in wanted.items():
+            got, want = tensors[got_name], tensors[want_name]
+            check(got["dtype"] == want["dtype"] and got["shape"] == want["shape"],
+                  f"{name}: {got_name} is {got['dtype']} {got['shape']}, "
+                  f"expected {want['dtype']} {want['shape']}")
+            if got["dtype"] == "int32":
+                check(got["values"] == want["values"], f"{name}: {got_name} values differ")
+                continue
+            for i, (a, b) in enumerate(zip(got["bits"], want["bits"])):
+                nan_a, nan_b = (a & 0x7FFFFFFF) > 0x7F800000, (b & 0x7FFFFFFF) > 0x7F800000
+                same = (nan_a and nan_b and a >> 31 == b >> 31) if name == "f64.safetensors" and nan_b else a == b
+                check(same, f"{name}: {got_name}[{i}] is {a:#010x}, numpy says {b:#010x}")
+        converted = sorted(c["name"] for c in seen["conversions"])
+        check(converted == sorted(wanted), f"{name}: converted {converted} != {sorted(wanted)}")
+        if name == "f64.safetensors":
+            overflowed = {c["name"]: c["overflowed"] for c in seen["conversions"]}
+            check(str(overflowed.get("values")) == seen["metadata"]["overflowed"],
+                  f"{name}: overflowed {overflowed} != {seen['metadata']['overflowed']}")
+    refused = subprocess.run([fixture, "--dump", str(out / "i64_too_large.safetensors")],
+                             capture_output=True, text=True)
+    check(refused.returncode != 0 and "\"steps\"" in refused.stderr and "2147483648" in refused.stderr,
+          f"i64_too_large: expected a range error naming steps, got {refused.stderr.strip()!r}")
+    print(f"ok: convnet converts F16, BF16, F64 and I64 written by safetensors {safetensors_version()}"
+          " as numpy does")
+
+
+def safetensors_version():
+    import safetensors
+    return safetensors.__version__
+
+
 def check_with_torch(directory):
     try:
         import torch
@@ -114,6 +172,7 @@ def main():
         for spec in specs:
             check_file(directory, spec)
         check_we_read_their_file(sys.argv[1], directory)
+        check_we_convert_their_dtypes(sys.argv[1], directory)
         check_with_torch(directory)
     for failure in failures:
         print("FAIL:", failure)

@@ -6,8 +6,10 @@
 //
 // Usage: safetensors_fixture OUT_DIR
 //        safetensors_fixture --dump FILE   (prints what read_safetensors finds, as JSON,
-//                                           to check that we read the package's files)
+//                                           conversions included, to check that we read
+//                                           the package's files)
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <tuple>
 #include <nlohmann/json.hpp>
@@ -40,19 +42,34 @@ nlohmann::json describe(const std::string& file, const io::NamedTensors& tensors
           {"metadata", metadata}};
 }
 
-// Every tensor's name, dtype, shape and values, and the metadata.
+// Every tensor's name, dtype, shape and values (and, for float32, the bit
+// patterns, which JSON cannot spell for NaN and inf), the metadata, and the
+// conversions read_safetensors made.
 int dump(const std::string& path) {
   const io::SafetensorsFile file = io::read_safetensors(path);
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& [name, tensor] : file.tensors) {
     const bool f32 = tensor.dtype() == DType::F32;
-    tensors.push_back({{"name", name},
-                       {"dtype", f32 ? "float32" : "int32"},
-                       {"shape", tensor.shape().dims()},
-                       {"values", f32 ? nlohmann::json(tensor.to_vector<float>())
-                                      : nlohmann::json(tensor.to_vector<int32_t>())}});
+    nlohmann::json entry = {{"name", name},
+                            {"dtype", f32 ? "float32" : "int32"},
+                            {"shape", tensor.shape().dims()},
+                            {"values", f32 ? nlohmann::json(tensor.to_vector<float>())
+                                           : nlohmann::json(tensor.to_vector<int32_t>())}};
+    if (f32) {
+      std::vector<uint32_t> bits(static_cast<size_t>(tensor.numel()));
+      if (!bits.empty()) std::memcpy(bits.data(), tensor.raw_data(), tensor.nbytes());
+      entry["bits"] = bits;
+    }
+    tensors.push_back(entry);
   }
-  std::cout << nlohmann::json{{"tensors", tensors}, {"metadata", file.metadata}}.dump() << "\n";
+  nlohmann::json conversions = nlohmann::json::array();
+  for (const io::Conversion& c : file.conversions)
+    conversions.push_back({{"name", c.name}, {"from", c.from}, {"to", dtype_name(c.to)},
+                           {"overflowed", c.overflowed}});
+  std::cout << nlohmann::json{{"tensors", tensors}, {"metadata", file.metadata},
+                              {"conversions", conversions}}
+                   .dump()
+            << "\n";
   return 0;
 }
 
@@ -76,8 +93,8 @@ int main(int argc, char** argv) {
     // The MNIST CNN of DESIGN.md, seeded.
     manual_seed(2024);
     nn::Sequential net;
-    net.add<nn::Conv2d>(1, 32, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
-        .add<nn::Conv2d>(32, 64, 5, 1, 2).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+    net.add<nn::Conv2d>(nn::Conv2dOptions(1, 32, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
+        .add<nn::Conv2d>(nn::Conv2dOptions(32, 64, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
         .add<nn::Flatten>().add<nn::Linear>(64 * 7 * 7, 10);
     io::NamedTensors params;
     for (nn::Parameter* p : net.parameters()) params.emplace_back(p->name, p->value);

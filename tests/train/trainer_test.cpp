@@ -44,7 +44,7 @@ data::Dataset quadrant_dataset(int64_t count, uint64_t seed) {
 }
 
 void build_cnn(nn::Sequential& net) {
-  net.add<nn::Conv2d>(1, 4, 3, 1, 1)
+  net.add<nn::Conv2d>(nn::Conv2dOptions(1, 4, 3).padding(1))
       .add<nn::ReLU>()
       .add<nn::MaxPool2d>(2)
       .add<nn::Flatten>()
@@ -292,7 +292,7 @@ TEST(EvaluateTest, ConfusionMatrixLossAndAccuracyAreExact) {
   nn::Sequential net;
   build_cnn(net);
 
-  const EvalResult result = evaluate(net, loader, kClasses, /*want_confusion=*/true);
+  const EvalResult result = evaluate(net, loader, kClasses, Confusion::Compute);
   EXPECT_EQ(result.samples, 100);
   EXPECT_EQ(result.classes, kClasses);
   ASSERT_EQ(result.confusion.size(), static_cast<size_t>(kClasses * kClasses));
@@ -323,7 +323,7 @@ TEST(EvaluateTest, ConfusionMatrixLossAndAccuracyAreExact) {
   EXPECT_DOUBLE_EQ(plain.accuracy, result.accuracy);
   EXPECT_DOUBLE_EQ(plain.loss, result.loss);
   EXPECT_THROW(format_confusion(plain), Error);
-  EXPECT_THROW(evaluate(net, loader, 3, true), Error);  // the model has 4 outputs
+  EXPECT_THROW(evaluate(net, loader, 3, Confusion::Compute), Error);  // the model has 4 outputs
 }
 
 TEST(EvaluateTest, FormatConfusion) {

@@ -1,9 +1,14 @@
 // Layer: the unit a network is built from.
 //
-// forward(x, mode) computes the output and keeps what backward needs;
+// forward(x, Mode::Train) computes the output and keeps what backward needs;
 // backward(dL/dy) returns dL/dx and *adds* dL/dparameter into each parameter's
 // grad (so gradients of several backward passes accumulate until zero_grad()).
 // backward refers to the most recent forward.
+//
+// forward(x, Mode::Eval) keeps nothing: no saved input, no max-pool argmax, no
+// dropout mask, and it drops what an earlier Train forward kept. Evaluating a
+// large batch therefore holds only the parameters and the activations in
+// flight. backward after an Eval forward throws convnet::Error.
 #pragma once
 
 #include <optional>
@@ -32,12 +37,14 @@ class Layer {
 
   // Pointers stay valid for the layer's lifetime.
   virtual std::vector<Parameter*> parameters() { return {}; }
-  // "Conv2d(1, 32, kernel=5, stride=1, padding=2)"
+  // The layer and its options as PyTorch's repr prints them:
+  // "Conv2d(1, 32, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))".
   virtual std::string name() const = 0;
   // Output shape for an input shape; throws convnet::Error when the input does not fit.
   virtual Shape output_shape(const Shape& input_shape) const = 0;
 
-  // Moves parameters and their gradients to `device` and drops cached activations.
+  // Moves parameters and their gradients to `device` and drops what the last
+  // forward kept (backward then needs a new Train forward).
   virtual void to(Device device);
   // Which backend computes this layer. nullopt (the default) picks
   // default_backend() of the input's device at each call.
@@ -51,11 +58,25 @@ class Layer {
   int64_t parameter_count();
 
  protected:
-  // Drop tensors kept for backward (called by to()).
+  // Drop tensors kept for backward.
   virtual void clear_cache() {}
 
+  // Every forward calls this first. It drops what the previous forward kept,
+  // records the mode for backward, and returns whether this forward must keep
+  // tensors for backward (Mode::Train).
+  bool keep_for_backward(Mode mode);
+  // Every backward calls this first: throws convnet::Error naming the layer
+  // unless the latest forward ran in Mode::Train and `kept` (a tensor it keeps)
+  // is there, which it is not when that forward threw.
+  void check_backward() const;
+  void check_backward(const Tensor& kept) const;
+  // clear_cache(), and backward needs a new forward (to() calls it).
+  void drop_saved();
+
  private:
+  enum class LastForward { None, Train, Eval };
   std::optional<Backend::Kind> backend_;
+  LastForward last_forward_ = LastForward::None;
 };
 
 }  // namespace convnet::nn

@@ -1,10 +1,23 @@
 // The layers: convolution, pooling, activations, linear, flatten, dropout, softmax.
 // Each computes through convnet::ops on the backend chosen for it (Layer::set_backend).
+//
+// Options follow libtorch (convnet/nn/options.hpp): a layer takes its options
+// object, or the short form of its required arguments only. PyTorch -> convnet:
+//   nn.Conv2d(1, 32, 5)                        nn::Conv2d(1, 32, 5)
+//   nn.Conv2d(1, 32, 5, padding=2)             nn::Conv2d(nn::Conv2dOptions(1, 32, 5).padding(2))
+//   nn.MaxPool2d(2)                            nn::MaxPool2d(2)
+//   nn.MaxPool2d(3, stride=2, ceil_mode=True)  nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).ceil_mode(true))
+//   nn.Linear(3136, 10, bias=False)            nn::Linear(nn::LinearOptions(3136, 10).bias(false))
+// name() prints the layer as PyTorch's repr does.
+//
+// forward(x, Mode::Eval) keeps nothing for backward (see layer.hpp).
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "convnet/nn/layer.hpp"
+#include "convnet/nn/options.hpp"
 
 namespace convnet::nn {
 
@@ -12,26 +25,24 @@ namespace convnet::nn {
 // Initialised like PyTorch (init::pytorch_default_).
 class Conv2d : public Layer {
  public:
-  Conv2d(int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0,
-         int dilation = 1, bool bias = true);
-  Conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w, const Conv2dParams& params,
-         bool bias = true);
+  Conv2d(int in_channels, int out_channels, Pair kernel_size);  // stride 1, no padding, bias
+  explicit Conv2d(const Conv2dOptions& options);
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
   std::vector<Parameter*> parameters() override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override;
   Parameter& weight() { return weight_; }
-  Parameter* bias() { return has_bias_ ? &bias_ : nullptr; }
-  const Conv2dParams& params() const { return params_; }
+  Parameter* bias() { return options_.bias() ? &bias_ : nullptr; }
+  const Conv2dOptions& options() const { return options_; }
+  const Conv2dParams& params() const { return params_; }  // as the backends take them
 
  protected:
   void clear_cache() override { input_ = Tensor(); }
 
  private:
-  int in_channels_, out_channels_, kernel_h_, kernel_w_;
+  Conv2dOptions options_;
   Conv2dParams params_;
-  bool has_bias_;
   Parameter weight_, bias_;
   Tensor input_;
 };
@@ -39,44 +50,54 @@ class Conv2d : public Layer {
 // Shared by MaxPool2d and AvgPool2d.
 class Pool2d : public Layer {
  public:
-  explicit Pool2d(const Pool2dParams& params) : params_(params) {}
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
-  std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override;
-  const Pool2dParams& params() const { return params_; }
+  const Pool2dParams& params() const { return params_; }  // as the backends take them
 
  protected:
+  explicit Pool2d(const Pool2dParams& params) : params_(params) {}
   void clear_cache() override { input_ = Tensor(); argmax_ = Tensor(); }
 
  private:
   Pool2dParams params_;
-  Tensor input_, argmax_;
+  Tensor input_, argmax_;  // argmax: max pooling in Mode::Train only
 };
 
-// stride defaults to kernel, as in PyTorch. Ties go to the first maximum; NaN propagates.
+// stride defaults to kernel_size, as in PyTorch. Ties go to the first maximum; NaN propagates.
 class MaxPool2d : public Pool2d {
  public:
-  explicit MaxPool2d(int kernel, int stride = 0, int padding = 0, bool ceil_mode = false);
+  explicit MaxPool2d(Pair kernel_size);
+  explicit MaxPool2d(const MaxPool2dOptions& options);
+  std::string name() const override;
+  const MaxPool2dOptions& options() const { return options_; }
+
+ private:
+  MaxPool2dOptions options_;
 };
 
 // count_include_pad = true (PyTorch's default) divides by the full window.
 class AvgPool2d : public Pool2d {
  public:
-  explicit AvgPool2d(int kernel, int stride = 0, int padding = 0, bool count_include_pad = true,
-                     bool ceil_mode = false);
+  explicit AvgPool2d(Pair kernel_size);
+  explicit AvgPool2d(const AvgPool2dOptions& options);
+  std::string name() const override;
+  const AvgPool2dOptions& options() const { return options_; }
+
+ private:
+  AvgPool2dOptions options_;
 };
 
 // Shared by the pointwise activations.
 class ActivationLayer : public Layer {
  public:
-  ActivationLayer(Activation activation, float alpha) : activation_(activation), alpha_(alpha) {}
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override { return input_shape; }
 
  protected:
+  ActivationLayer(Activation activation, float alpha) : activation_(activation), alpha_(alpha) {}
   void clear_cache() override { input_ = Tensor(); output_ = Tensor(); }
 
  private:
@@ -89,10 +110,18 @@ class ReLU : public ActivationLayer {
  public:
   ReLU() : ActivationLayer(Activation::ReLU, 0.f) {}
 };
+// y = x for x > 0, negative_slope * x otherwise (default 0.01).
 class LeakyReLU : public ActivationLayer {
  public:
-  explicit LeakyReLU(float negative_slope = 0.01f)
-      : ActivationLayer(Activation::LeakyReLU, negative_slope) {}
+  LeakyReLU() : LeakyReLU(LeakyReLUOptions()) {}
+  explicit LeakyReLU(float negative_slope)  // PyTorch's short form, nn.LeakyReLU(0.2)
+      : LeakyReLU(LeakyReLUOptions().negative_slope(negative_slope)) {}
+  explicit LeakyReLU(const LeakyReLUOptions& options)
+      : ActivationLayer(Activation::LeakyReLU, options.negative_slope()), options_(options) {}
+  const LeakyReLUOptions& options() const { return options_; }
+
+ private:
+  LeakyReLUOptions options_;
 };
 class Sigmoid : public ActivationLayer {
  public:
@@ -106,32 +135,36 @@ class Tanh : public ActivationLayer {
 // y = x W^T + b; weight [out, in], bias [out]. Input [N, in].
 class Linear : public Layer {
  public:
-  Linear(int in_features, int out_features, bool bias = true);
+  Linear(int in_features, int out_features);  // with bias
+  explicit Linear(const LinearOptions& options);
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
   std::vector<Parameter*> parameters() override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override;
   Parameter& weight() { return weight_; }
-  Parameter* bias() { return has_bias_ ? &bias_ : nullptr; }
+  Parameter* bias() { return options_.bias() ? &bias_ : nullptr; }
+  const LinearOptions& options() const { return options_; }
 
  protected:
   void clear_cache() override { input_ = Tensor(); }
 
  private:
-  int in_features_, out_features_;
-  bool has_bias_;
+  LinearOptions options_;
   Parameter weight_, bias_;
   Tensor input_;
 };
 
-// [N, ...] -> [N, product of the rest]; a view, no copy.
+// [N, ...] -> [N, product of the rest] (PyTorch's start_dim=1, end_dim=-1); a view, no copy.
 class Flatten : public Layer {
  public:
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
-  std::string name() const override { return "Flatten()"; }
+  std::string name() const override { return "Flatten(start_dim=1, end_dim=-1)"; }
   Shape output_shape(const Shape& input_shape) const override;
+
+ protected:
+  void clear_cache() override { input_shape_ = Shape(); }
 
  private:
   Shape input_shape_;
@@ -142,33 +175,36 @@ class Flatten : public Layer {
 // new mask (the Philox offset advances).
 class Dropout : public Layer {
  public:
-  explicit Dropout(float p = 0.5f, uint64_t seed = 0);  // seed 0: take next_seed()
+  Dropout() : Dropout(DropoutOptions()) {}  // p = 0.5
+  explicit Dropout(float p) : Dropout(DropoutOptions(p)) {}
+  explicit Dropout(const DropoutOptions& options);
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override { return input_shape; }
+  const DropoutOptions& options() const { return options_; }  // seed() as given (0: drawn)
+  uint64_t seed() const { return seed_; }                      // the seed the masks use
 
  protected:
-  void clear_cache() override { mask_ = Tensor(); last_ = Last::None; }
+  void clear_cache() override { mask_ = Tensor(); }
 
  private:
-  enum class Last { None, Identity, Masked };  // what the latest forward did
-  float p_;
+  DropoutOptions options_;
   uint64_t seed_, offset_ = 0;
-  Last last_ = Last::None;
-  Tensor mask_;
+  Tensor mask_;  // undefined after a Train forward with p = 0: backward is the identity
 };
 
-// Softmax (or log-softmax) over dimension 1.
+// Softmax over dimension 1 (PyTorch's dim=1).
 class Softmax : public Layer {
  public:
-  explicit Softmax(bool log = false) : log_(log) {}
+  Softmax() : Softmax(false) {}
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
-  std::string name() const override { return log_ ? "LogSoftmax()" : "Softmax()"; }
+  std::string name() const override { return log_ ? "LogSoftmax(dim=1)" : "Softmax(dim=1)"; }
   Shape output_shape(const Shape& input_shape) const override { return input_shape; }
 
  protected:
+  explicit Softmax(bool log) : log_(log) {}
   void clear_cache() override { output_ = Tensor(); }
 
  private:
@@ -176,6 +212,7 @@ class Softmax : public Layer {
   Tensor output_;
 };
 
+// Log-softmax over dimension 1 (PyTorch's dim=1).
 class LogSoftmax : public Softmax {
  public:
   LogSoftmax() : Softmax(true) {}

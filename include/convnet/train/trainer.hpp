@@ -28,9 +28,11 @@ struct EvalResult {
 };
 
 // Evaluates `model` in Eval mode on every batch of `loader` (one epoch, in order).
-// With want_confusion the predictions are brought to the host once per batch.
+// Confusion::Compute also fills the confusion matrix, bringing the predictions
+// to the host once per batch (an enum, not a positional bool, so calls read).
+enum class Confusion { Skip, Compute };
 EvalResult evaluate(nn::Sequential& model, data::DataLoader& loader, int classes = 10,
-                    bool want_confusion = false);
+                    Confusion confusion = Confusion::Skip);
 
 // "      0    1 ...\n 0  975    0 ..." with row = true class, column = predicted.
 std::string format_confusion(const EvalResult& result);
