@@ -32,5 +32,11 @@ if [[ "${1:-}" != "--quick" ]]; then
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite build-sanitize OFF OFF "-DCONVNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVNET_BUILD_BENCH=OFF"
   echo "== sanitizer stage: $((SECONDS - sanitize_start)) s"
+  # ---- fuzzing (tests/fuzz): each libFuzzer target for FUZZ_SECONDS (default 45) from a
+  # copy of its seed corpus; any crash fails CI and prints the input (scripts/fuzz.sh)
+  fuzz_start=$SECONDS
+  bash scripts/fuzz.sh
+  echo "== fuzz stage: $((SECONDS - fuzz_start)) s"
+  # ---- end fuzzing
 fi
 echo "== all tests passed in $((SECONDS - start)) s"

@@ -94,8 +94,20 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     array.dims.push_back(extent);
   }
 
-  array.values.resize(static_cast<size_t>(count));
-  const int64_t got = read_some(in, path, array.values.data(), count);
+  // The buffer grows as the data arrives instead of being sized from the
+  // header: a 12-byte file claiming 46340 x 46340 elements must fail as
+  // truncated, not allocate and zero 2 GB first (found by tests/fuzz/fuzz_idx).
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  int64_t got = 0;
+  while (got < count) {
+    const int64_t want = std::min(count - got, kChunk);
+    if (array.values.capacity() < static_cast<size_t>(got + want))
+      array.values.reserve(static_cast<size_t>(std::min(count, 2 * (got + want))));
+    array.values.resize(static_cast<size_t>(got + want));
+    const int64_t n = read_some(in, path, array.values.data() + got, want);
+    got += n;
+    if (n < want) break;
+  }
   CONVNET_CHECK(got == count, path, ": truncated: expected ", count, " bytes of data after the ",
                 header_bytes, "-byte header, found ", got);
   uint8_t extra[4096];
