@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "convnet/error.hpp"
@@ -94,15 +95,21 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     array.dims.push_back(extent);
   }
 
-  // The buffer grows as the data arrives instead of being sized from the
-  // header: a 12-byte file claiming 46340 x 46340 elements must fail as
-  // truncated, not allocate and zero 2 GB first (found by tests/fuzz/fuzz_idx).
-  constexpr int64_t kChunk = int64_t{1} << 16;
+  // Nothing is allocated that the data does not back: a 12-byte file claiming
+  // 46340 x 46340 elements must fail as truncated, not allocate and zero 2 GB
+  // first (found by tests/fuzz/fuzz_idx). The first read asks for what the file
+  // can hold (deflate expands at most 1032:1), which for an honest file is all
+  // of it; each later read for at most what has arrived, so the buffer never
+  // exceeds twice the data behind it, whatever the header says.
+  std::error_code ignored;
+  const uintmax_t file_bytes = std::filesystem::is_regular_file(path, ignored)
+                                   ? std::filesystem::file_size(path, ignored) : 0;
+  const int64_t first_read =
+      static_cast<int64_t>(std::clamp<uintmax_t>(file_bytes, 64, uintmax_t{1} << 40) * 1032);
   int64_t got = 0;
   while (got < count) {
-    const int64_t want = std::min(count - got, kChunk);
-    if (array.values.capacity() < static_cast<size_t>(got + want))
-      array.values.reserve(static_cast<size_t>(std::min(count, 2 * (got + want))));
+    const int64_t want = std::min(count - got, got == 0 ? first_read : got);
+    array.values.reserve(static_cast<size_t>(got + want));  // exactly: the last one is `count`
     array.values.resize(static_cast<size_t>(got + want));
     const int64_t n = read_some(in, path, array.values.data() + got, want);
     got += n;
