@@ -131,6 +131,58 @@ void BM_conv2d(benchmark::State& state, ConvLayer layer, Pass pass, kernels::Con
   state.SetLabel(x.shape().str() + " * " + w.shape().str());
 }
 
+// The same layers on the cuDNN backend (graph API): the yardstick. `fused`:
+// forward with bias and ReLU in one graph. bench/compare_cudnn.py turns a JSON
+// run into the ours/cuDNN table.
+void BM_cudnn_conv2d(benchmark::State& state, ConvLayer layer, Pass pass, bool fused) {
+  Backend& be = get_backend(Backend::Kind::Cudnn);
+  Conv2dParams p;
+  p.pad_h = p.pad_w = layer.pad;
+  const int64_t out_h = conv2d_output_size(layer.h, layer.r, 1, layer.pad, 1);
+  const int64_t out_w = conv2d_output_size(layer.w, layer.s, 1, layer.pad, 1);
+  Tensor x = device_randn({layer.n, layer.c, layer.h, layer.w}, 1);
+  Tensor w = device_randn({layer.k, layer.c, layer.r, layer.s}, 2, 0.1f);
+  Tensor b = device_randn({layer.k}, 3);
+  Tensor dy = device_randn({layer.n, layer.k, out_h, out_w}, 4);
+  Tensor y = device_empty(dy.shape()), dx = device_empty(x.shape()), dw = device_empty(w.shape());
+  const double flops = 2.0 * layer.n * layer.k * out_h * out_w * layer.c * layer.r * layer.s;
+  switch (pass) {
+    case Pass::Forward:
+      if (fused)
+        measure_flops(state, flops, [&] { be.conv2d_bias_relu_forward(x, w, &b, p, y); });
+      else
+        measure_flops(state, flops, [&] { be.conv2d_forward(x, w, &b, p, y); });
+      break;
+    case Pass::BackwardData: measure_flops(state, flops, [&] { be.conv2d_backward_data(dy, w, p, dx); }); break;
+    case Pass::BackwardFilter:
+      measure_flops(state, flops, [&] { be.conv2d_backward_filter(x, dy, p, dw, false); });
+      break;
+  }
+  state.SetLabel(be.path(fused ? Backend::Op::Conv2dBiasReLU : Backend::Op::Conv2d));
+}
+
+// Ours, fused the way the CudaBackend fuses (implicit GEMM, then a ReLU kernel).
+void BM_conv2d_fused(benchmark::State& state, ConvLayer layer) {
+  cuda::CudaBackend& be = cuda_backend();
+  Conv2dParams p;
+  p.pad_h = p.pad_w = layer.pad;
+  const int64_t out_h = conv2d_output_size(layer.h, layer.r, 1, layer.pad, 1);
+  const int64_t out_w = conv2d_output_size(layer.w, layer.s, 1, layer.pad, 1);
+  Tensor x = device_randn({layer.n, layer.c, layer.h, layer.w}, 1);
+  Tensor w = device_randn({layer.k, layer.c, layer.r, layer.s}, 2, 0.1f);
+  Tensor b = device_randn({layer.k}, 3);
+  Tensor y = device_empty({layer.n, layer.k, out_h, out_w});
+  const double flops = 2.0 * layer.n * layer.k * out_h * out_w * layer.c * layer.r * layer.s;
+  measure_flops(state, flops, [&] { be.conv2d_bias_relu_forward(x, w, &b, p, y); });
+  state.SetLabel(be.path(Backend::Op::Conv2dBiasReLU));
+}
+
+void BM_cudnn_softmax_forward(benchmark::State& state, Shape shape) {
+  Backend& be = get_backend(Backend::Kind::Cudnn);
+  Tensor x = device_randn(shape, 1), y = device_empty(shape);
+  measure_bytes(state, 2.0 * kF32 * shape.numel(), [&] { be.softmax_forward(x, y, false); });
+}
+
 // ---- linear: input [N,in], weight [out,in]
 
 struct LinearLayer {
@@ -268,10 +320,12 @@ void BM_adam(benchmark::State& state) {
 // ---- registration
 
 template <typename Fn, typename... Args>
+void add_as(const std::string& full_name, Fn fn, Args... args) {
+  bench::register_guarded(full_name, fn, args...)->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+template <typename Fn, typename... Args>
 void add(const std::string& name, Fn fn, Args... args) {
-  bench::register_guarded("BM_cuda_" + name, fn, args...)
-      ->UseManualTime()
-      ->Unit(benchmark::kMicrosecond);
+  add_as("BM_cuda_" + name, fn, args...);
 }
 
 void register_all() {
@@ -285,6 +339,22 @@ void register_all() {
       for (const auto& [algo_name, algo] : algos)
         add(std::string("conv2d/") + layer.name + "/" + pass_name(pass) + "/" + algo_name,
             BM_conv2d, layer, pass, algo);
+  for (const ConvLayer& layer : kConvLayers)
+    add(std::string("conv2d/") + layer.name + "/forward_bias_relu/implicit_gemm", BM_conv2d_fused,
+        layer);
+  // cuDNN rows, named like ours: BM_cudnn_conv2d/<layer>/<pass>.
+  if (backend_available(Backend::Kind::Cudnn)) {
+    for (const ConvLayer& layer : kConvLayers) {
+      for (Pass pass : passes)
+        add_as(std::string("BM_cudnn_conv2d/") + layer.name + "/" + pass_name(pass),
+               BM_cudnn_conv2d, layer, pass, false);
+      add_as(std::string("BM_cudnn_conv2d/") + layer.name + "/forward_bias_relu", BM_cudnn_conv2d,
+             layer, Pass::Forward, true);
+    }
+    for (const Shape& shape : {Shape{128, 10}, Shape{4096, 1000}, Shape{65536, 1024}})
+      add_as("BM_cudnn_softmax/" + bench::dims_name(shape) + "/forward", BM_cudnn_softmax_forward,
+             shape);
+  }
   for (const LinearLayer& layer : kLinearLayers)
     for (Pass pass : passes) {
       const char* pass_label = pass == Pass::BackwardFilter ? "backward_weight" : pass_name(pass);

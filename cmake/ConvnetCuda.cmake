@@ -1,6 +1,11 @@
-# Decides CONVNET_WITH_CUDA from CONVNET_CUDA (AUTO|ON|OFF): the CUDA parts are
-# built when nvcc, cuBLAS and cuDNN are all found. ON makes a missing piece an error.
+# Decides CONVNET_WITH_CUDA from CONVNET_CUDA (AUTO|ON|OFF): the CUDA backend is
+# built when nvcc and cuBLAS are found. ON makes a missing piece an error.
+# Then CONVNET_WITH_CUDNN: the cuDNN backend is built when cuDNN's headers and
+# NVIDIA's cudnn_frontend headers (scripts/fetch_cudnn_frontend.py puts them in
+# .deps/) are found too. libcudnn is not linked: the backend loads
+# libcudnn.so.9 at run time (src/cudnn/cudnn_library.cpp).
 set(CONVNET_WITH_CUDA OFF)
+set(CONVNET_WITH_CUDNN OFF)
 if(NOT CONVNET_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
@@ -21,9 +26,6 @@ if(NOT CONVNET_CUDA STREQUAL "OFF")
     if(NOT TARGET CUDA::cublas)
       list(APPEND _convnet_cuda_missing "cuBLAS")
     endif()
-    if(NOT CUDNN_FOUND)
-      list(APPEND _convnet_cuda_missing "cuDNN")
-    endif()
   else()
     list(APPEND _convnet_cuda_missing "nvcc")
   endif()
@@ -33,5 +35,26 @@ if(NOT CONVNET_CUDA STREQUAL "OFF")
     message(FATAL_ERROR "CONVNET_CUDA=ON but not found: ${_convnet_cuda_missing}")
   else()
     message(STATUS "convnet: building CPU-only, not found: ${_convnet_cuda_missing}")
+  endif()
+endif()
+
+if(CONVNET_WITH_CUDA)
+  set(CONVNET_CUDNN_FRONTEND_VERSION 1.32.0)
+  find_path(CUDNN_FRONTEND_INCLUDE_DIR cudnn_frontend.h NO_DEFAULT_PATH
+    HINTS ${PROJECT_SOURCE_DIR}/.deps/cudnn-frontend-${CONVNET_CUDNN_FRONTEND_VERSION}/include)
+  set(_convnet_cudnn_missing "")
+  if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_VERSION VERSION_GREATER_EQUAL 9.0)
+    list(APPEND _convnet_cudnn_missing "cuDNN 9 headers")
+  endif()
+  if(NOT CUDNN_FRONTEND_INCLUDE_DIR)
+    list(APPEND _convnet_cudnn_missing
+      "cudnn_frontend ${CONVNET_CUDNN_FRONTEND_VERSION} headers (python3 scripts/fetch_cudnn_frontend.py)")
+  endif()
+  if(_convnet_cudnn_missing STREQUAL "")
+    set(CONVNET_WITH_CUDNN ON)
+  elseif(CONVNET_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "CONVNET_CUDA=ON but not found: ${_convnet_cudnn_missing}")
+  else()
+    message(STATUS "convnet: building without the cuDNN backend, not found: ${_convnet_cudnn_missing}")
   endif()
 endif()

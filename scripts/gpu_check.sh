@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The GPU regression check, the one prepared command for a lent GPU machine:
-#   device run (carry: [".debs"], timeout_s: 540):  bash scripts/gpu_check.sh
+#   device run (carry: [".debs", ".deps"], timeout_s: 540):  bash scripts/gpu_check.sh
 # Prepare here first: bash scripts/fetch_gpu_debs.sh (the GPU machine has no
-# network and lacks OpenBLAS, GoogleTest, Google Benchmark, json; see docs/gpu.md).
+# network and lacks OpenBLAS, GoogleTest, Google Benchmark, json; see docs/gpu.md)
+# and python3 scripts/fetch_cudnn_frontend.py (the cuDNN frontend headers, .deps/).
 #
 # It never stops at the first failure: every stage runs, each under its own
 # time limit, and the summary table printed last lists every failing test.
 # Stages: build (Release, sm_90, all cores) -> whole ctest suite ->
 # compute-sanitizer memcheck over the CUDA parity and runtime tests ->
 # racecheck over the tiled conv and softmax kernels -> mnist_cnn --backend cuda
-# (one epoch; MNIST_EPOCHS=3 for the acceptance run) -> CUDA benchmarks
-# (kernels, then the allocator under both strategies). Logs go to $OUT (or out/).
+# and --backend cudnn (one epoch each; MNIST_EPOCHS=3 for the acceptance run)
+# -> benchmarks (our kernels and cuDNN's in one run, the ours/cuDNN table, then
+# the allocator under both strategies). Logs go to $OUT (or out/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out}
@@ -46,7 +48,11 @@ cudnn_root=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.c
 if [[ -n "$cudnn_root" ]]; then
   extra+=(-DCUDNN_ROOT="$cudnn_root")
   export LD_LIBRARY_PATH=$cudnn_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  # The cuDNN backend dlopens cuDNN: the one it was configured with, nothing else.
+  [[ -e $cudnn_root/lib/libcudnn.so.9 ]] && export CONVNET_CUDNN_LIBRARY=$cudnn_root/lib/libcudnn.so.9
 fi
+[[ -f .deps/cudnn-frontend-1.32.0/include/cudnn_frontend.h ]] ||
+  log "cudnn_frontend headers missing (.deps/): carry .deps; CONVNET_CUDA=ON will refuse to configure"
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
 
 log "== gpu_check $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -83,16 +89,20 @@ else
   log "compute-sanitizer: not found"
 fi
 
-stage "mnist_cnn --backend cuda" 150 "$out/mnist.log" ./build-gpu/examples/mnist_cnn \
-  --backend cuda --epochs "${MNIST_EPOCHS:-1}" --data data/mnist
-log "   $(grep -iE 'test accuracy|accuracy' "$out/mnist.log" | tail -n 1)"
-log "   $(grep -iE 'img/s|wall' "$out/mnist.log" | tail -n 2 | tr '\n' ' ')"
+for backend in cuda cudnn; do
+  stage "mnist_cnn --backend $backend" 150 "$out/mnist_$backend.log" ./build-gpu/examples/mnist_cnn \
+    --backend $backend --epochs "${MNIST_EPOCHS:-1}" --data data/mnist
+  log "   $(grep -iE 'test accuracy|accuracy' "$out/mnist_$backend.log" | tail -n 1)"
+  log "   $(grep -iE 'img/s|wall' "$out/mnist_$backend.log" | tail -n 2 | tr '\n' ' ')"
+done
 
 if [[ -x ./build-gpu/bench/convnet_cuda_bench ]]; then
   stage "bench (cuda kernels)" 150 "$out/bench.txt" ./build-gpu/bench/convnet_cuda_bench \
-    --benchmark_filter='BM_cuda_(d2d|conv|linear|bias|max_pool|relu|softmax|dropout|sgd|adam)' --benchmark_min_time=0.05 --benchmark_repetitions=3 \
+    --benchmark_filter='BM_(cuda|cudnn)_(d2d|conv|linear|bias|max_pool|relu|softmax|dropout|sgd|adam)' --benchmark_min_time=0.05 --benchmark_repetitions=3 \
     --benchmark_report_aggregates_only=true --benchmark_out="$out/bench.json" \
     --benchmark_out_format=json
+  python3 bench/compare_cudnn.py "$out/bench.json" >"$out/ours_vs_cudnn.md" 2>&1
+  log "$(cat "$out/ours_vs_cudnn.md")"
   for strategy in async caching; do
     CONVNET_CUDA_ALLOCATOR=$strategy stage "bench (allocator $strategy)" 60 \
       "$out/alloc_$strategy.txt" ./build-gpu/bench/convnet_cuda_bench --benchmark_filter=BM_cuda_alloc \

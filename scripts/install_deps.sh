@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what convnet builds with, from Debian's packages, when it is missing.
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN) is optional and not installed here:
-# without it convnet builds CPU-only.
+# without it convnet builds CPU-only. The cuDNN frontend headers are fetched
+# into .deps/ (without them the cuDNN backend is left out).
 set -euo pipefail
 
 packages=(
@@ -15,6 +16,9 @@ packages=(
   python3-sklearn        # the digits (and Iris) data sets the examples use
   dataset-fashion-mnist  # Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist)
 )
+
+# NVIDIA's cuDNN frontend headers (the cuDNN backend's graph API), pinned, from PyPI.
+python3 "$(dirname "$0")/fetch_cudnn_frontend.py"
 
 missing=()
 for p in "${packages[@]}"; do

@@ -17,9 +17,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "convnet/settings.hpp"
 #include "convnet/tensor.hpp"
 
 namespace convnet {
@@ -72,10 +74,18 @@ int64_t pool2d_output_size(int64_t in, int kernel, int stride, int pad, bool cei
 class Backend {
  public:
   enum class Kind { Cpu, Cuda, Cudnn };
+  // The operations whose implementation differs enough between backends that
+  // the model summary names it (path()).
+  enum class Op { Conv2d, Conv2dBiasReLU, Linear, LinearBiasReLU, Pool2d, Activation, Softmax,
+                  Other };
   virtual ~Backend() = default;
   virtual Kind kind() const = 0;
   // The device type whose tensors this backend computes on.
   virtual Device::Type device_type() const = 0;
+  // How this backend computes `op`, for the model summary: "im2col + gemm",
+  // "implicit gemm", "cudnn graph", "cudnn fused graph", "fallback: cuda", ...
+  // It reflects what ran so far (a cuDNN fusion that was refused shows as such).
+  virtual std::string path(Op op) const = 0;
 
   // ---- convolution: input [N,C,H,W], weight [K,C,R,S], bias [K], output [N,K,P,Q]
   virtual void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
@@ -85,6 +95,13 @@ class Backend {
   virtual void conv2d_backward_filter(const Tensor& input, const Tensor& grad_output,
                                       const Conv2dParams& p, Tensor& grad_weight,
                                       bool accumulate) = 0;
+  // Fused forward: output = max(conv2d(input, weight) + bias, 0), one graph on
+  // cuDNN. Its backward needs no new operation: ReLU's gradient is read from
+  // this output (output > 0 exactly where the pre-activation is > 0), so a fused
+  // layer keeps no pre-activation: activation_backward(ReLU, 0, output, output, ...).
+  virtual void conv2d_bias_relu_forward(const Tensor& input, const Tensor& weight,
+                                        const Tensor* bias, const Conv2dParams& p,
+                                        Tensor& output) = 0;
   // grad_bias[c] (+)= sum of grad_output over every dimension except 1.
   // Serves conv ([N,K,P,Q]) and linear ([N,K]) alike.
   virtual void bias_backward(const Tensor& grad_output, Tensor& grad_bias, bool accumulate) = 0;
@@ -118,6 +135,9 @@ class Backend {
   // ---- linear: input [N,in], weight [out,in] (PyTorch's layout), bias [out], output [N,out]
   virtual void linear_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                               Tensor& output) = 0;
+  // output = max(input * weight^T + bias, 0); see conv2d_bias_relu_forward for the backward.
+  virtual void linear_bias_relu_forward(const Tensor& input, const Tensor& weight,
+                                        const Tensor* bias, Tensor& output) = 0;
   virtual void linear_backward_data(const Tensor& grad_output, const Tensor& weight,
                                     Tensor& grad_input) = 0;
   virtual void linear_backward_weight(const Tensor& input, const Tensor& grad_output,
@@ -188,11 +208,25 @@ const char* backend_name(Backend::Kind kind);  // "cpu", "cuda", "cudnn"
 Backend::Kind parse_backend_kind(const std::string& name);
 // True when this build has the backend and the machine can run it.
 bool backend_available(Backend::Kind kind);
+// "" when available; otherwise why not, in one line ("convnet was built without
+// CUDA", "no usable CUDA device: ...", "cannot load cuDNN 9 ...").
+std::string backend_unavailable_reason(Backend::Kind kind);
+// The library behind a backend, for logs: for Cudnn "cuDNN 9.19.0 (<path>, built
+// for CUDA 13.0)" once it could be loaded (with or without a GPU), else "".
+std::string backend_library(Backend::Kind kind);
 // Every available backend, the CPU reference first.
 std::vector<Backend::Kind> available_backends();
 // The process-wide instance; throws convnet::Error naming the reason when unavailable.
 Backend& get_backend(Backend::Kind kind);
-// The default for tensors on `device`: Cpu for the CPU; Cudnn when present, else Cuda, for a GPU.
+// The default for tensors on `device`: Cpu for the CPU; for a GPU, the choice
+// made with set_default_backend (or CONVNET_BACKEND=cuda|cudnn) when there is
+// one, else Cudnn when available, else Cuda ("auto").
 Backend::Kind default_backend(Device device);
+// The process-wide default for GPU tensors; nullopt is "auto". Layers with their
+// own set_backend() keep it. CONVNET_BACKEND (auto|cpu|cuda|cudnn) sets the
+// initial value; "cpu" there is a request the examples read (they then keep
+// their data on the CPU), it never moves a GPU tensor.
+void set_default_backend(std::optional<Backend::Kind> kind);
+std::optional<Backend::Kind> default_backend_choice();
 
 }  // namespace convnet

@@ -17,6 +17,7 @@
 #include "convnet/nn/sequential.hpp"
 #include "convnet/ops.hpp"
 #include "convnet/random.hpp"
+#include "convnet/settings.hpp"
 #include "convnet/shape.hpp"
 #include "convnet/tensor.hpp"
 #include "convnet/train/schedule.hpp"

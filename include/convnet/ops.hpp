@@ -17,6 +17,10 @@ namespace convnet::ops {
 // ---- convolution
 Tensor conv2d_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias,
                       const Conv2dParams& p);
+// max(conv2d_forward(...), 0) in one call (one cuDNN graph). Backward: pass the
+// output as activation_backward's input (ReLU's gradient is where output > 0).
+Tensor conv2d_bias_relu_forward(Backend& be, const Tensor& input, const Tensor& weight,
+                                const Tensor* bias, const Conv2dParams& p);
 Tensor conv2d_backward_data(Backend& be, const Tensor& grad_output, const Tensor& weight,
                             const Shape& input_shape, const Conv2dParams& p);
 void conv2d_backward_filter(Backend& be, const Tensor& input, const Tensor& grad_output,
@@ -41,6 +45,9 @@ Tensor log_softmax_backward(Backend& be, const Tensor& output, const Tensor& gra
 
 // ---- linear
 Tensor linear_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias);
+// max(linear_forward(...), 0) in one call (cuBLASLt's RELU_BIAS epilogue on cuDNN).
+Tensor linear_bias_relu_forward(Backend& be, const Tensor& input, const Tensor& weight,
+                                const Tensor* bias);
 Tensor linear_backward_data(Backend& be, const Tensor& grad_output, const Tensor& weight);
 void linear_backward_weight(Backend& be, const Tensor& input, const Tensor& grad_output,
                             Tensor& grad_weight, bool accumulate);

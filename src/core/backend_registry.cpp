@@ -11,6 +11,9 @@
 #include "convnet/backend.hpp"
 #include "core/cuda_hooks.hpp"
 #include "cpu/cpu_backend.hpp"
+#if CONVNET_WITH_CUDNN
+#include "cudnn/cudnn_hooks.hpp"
+#endif
 
 namespace convnet {
 
@@ -37,12 +40,25 @@ std::string unavailable_because(Backend::Kind kind) {
   if (!cuda_hooks::compiled()) return "convnet was built without CUDA";
   if (cuda_hooks::device_count() == 0) return cuda_hooks::unavailable_reason();
   if (kind == Backend::Kind::Cuda) return "";
-  // The cuDNN backend registers here when it lands (its own issue).
-  return std::string("the ") + backend_name(kind) + " backend is not part of this build yet";
+#if CONVNET_WITH_CUDNN
+  return cudnn::unavailable_reason();  // loads libcudnn.so.9 on first call
+#else
+  return "convnet was built without the cuDNN backend (cuDNN 9 headers or the cudnn_frontend "
+         "headers were not found; see scripts/fetch_cudnn_frontend.py)";
+#endif
 }
 }  // namespace
 
 bool backend_available(Backend::Kind kind) { return unavailable_because(kind).empty(); }
+std::string backend_unavailable_reason(Backend::Kind kind) { return unavailable_because(kind); }
+
+std::string backend_library(Backend::Kind kind) {
+#if CONVNET_WITH_CUDNN
+  if (kind == Backend::Kind::Cudnn) return cudnn::library_description();
+#endif
+  (void)kind;
+  return "";
+}
 
 std::vector<Backend::Kind> available_backends() {
   std::vector<Backend::Kind> kinds;
@@ -58,11 +74,16 @@ Backend& get_backend(Backend::Kind kind) {
   }
   const std::string reason = unavailable_because(kind);
   if (reason.empty() && kind == Backend::Kind::Cuda) return *cuda_hooks::cuda_backend();
+#if CONVNET_WITH_CUDNN
+  if (reason.empty() && kind == Backend::Kind::Cudnn) return cudnn::backend();
+#endif
   CONVNET_FAIL("backend ", backend_name(kind), " is unavailable: ", reason);
 }
 
 Backend::Kind default_backend(Device device) {
   if (device.is_cpu()) return Backend::Kind::Cpu;
+  const std::optional<Backend::Kind> chosen = default_backend_choice();
+  if (chosen && *chosen != Backend::Kind::Cpu) return *chosen;  // unavailable: get_backend says why
   return backend_available(Backend::Kind::Cudnn) ? Backend::Kind::Cudnn : Backend::Kind::Cuda;
 }
 

@@ -15,7 +15,10 @@ class CpuBackend final : public Backend {
  public:
   Kind kind() const override { return Kind::Cpu; }
   Device::Type device_type() const override { return Device::Type::Cpu; }
+  std::string path(Op op) const override;
 
+  void conv2d_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                const Conv2dParams& p, Tensor& output) override;
   void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                       const Conv2dParams& p, Tensor& output) override;
   void conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
@@ -39,6 +42,8 @@ class CpuBackend final : public Backend {
   void softmax_backward(const Tensor& output, const Tensor& grad_output, Tensor& grad_input,
                         bool log) override;
 
+  void linear_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                Tensor& output) override;
   void linear_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                       Tensor& output) override;
   void linear_backward_data(const Tensor& grad_output, const Tensor& weight,

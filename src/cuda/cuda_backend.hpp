@@ -19,10 +19,13 @@ class CudaBackend final : public Backend {
   CudaBackend();
   Kind kind() const override { return Kind::Cuda; }
   Device::Type device_type() const override { return Device::Type::Cuda; }
+  std::string path(Op op) const override;
 
   kernels::ConvAlgo conv_algo() const { return conv_algo_.load(); }
   void set_conv_algo(kernels::ConvAlgo algo) { conv_algo_.store(algo); }
 
+  void conv2d_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                const Conv2dParams& p, Tensor& output) override;
   void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                       const Conv2dParams& p, Tensor& output) override;
   void conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
@@ -46,6 +49,8 @@ class CudaBackend final : public Backend {
   void softmax_backward(const Tensor& output, const Tensor& grad_output, Tensor& grad_input,
                         bool log) override;
 
+  void linear_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                Tensor& output) override;
   void linear_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                       Tensor& output) override;
   void linear_backward_data(const Tensor& grad_output, const Tensor& weight,

@@ -7,8 +7,9 @@
 //   forward          Y^T [out,N]   = gemm(T, N): (W as [in,out])^T x (X as [in,N])
 //   backward data    dX^T [in,N]  = gemm(N, N): (W as [in,out]) x (dY as [out,N])
 //   backward weight  dW^T [in,out] = gemm(N, T): (X as [in,N]) x (dY as [out,N])^T
-// The handle uses CUBLAS_PEDANTIC_MATH (context.cpp): FP32, no TF32, so the
-// results hold the CPU reference's 1e-5 parity.
+// Math follows convnet::math_mode() at every call: CUBLAS_PEDANTIC_MATH for FP32
+// (no TF32, so the results hold the CPU reference's 1e-5 parity), TF32 tensor
+// cores when the user allowed them.
 #include "cuda/cublas_check.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/launch_scope.hpp"
@@ -18,6 +19,13 @@ namespace {
 int as_int(int64_t v, const char* what) {
   CONVNET_CHECK(v <= 0x7fffffff, "linear (cuBLAS): ", what, " = ", v, " exceeds the int range");
   return static_cast<int>(v);
+}
+// The context's handle with the math mode the user chose (a host-side setting, no sync).
+cublasHandle_t handle(LaunchScope& on) {
+  const cublasMath_t math =
+      math_mode() == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH;
+  CONVNET_CUBLAS_CHECK(cublasSetMathMode(on.ctx.cublas(), math));
+  return on.ctx.cublas();
 }
 }  // namespace
 
@@ -32,7 +40,7 @@ void CudaBackend::linear_forward(const Tensor& input, const Tensor& weight, cons
     beta = 1.f;
   }
   const float alpha = 1.f;
-  CONVNET_CUBLAS_CHECK(cublasSgemm(on.ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha,
+  CONVNET_CUBLAS_CHECK(cublasSgemm(handle(on), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha,
                                    weight.data<float>(), in, input.data<float>(), in, &beta,
                                    output.data<float>(), out));
 }
@@ -43,7 +51,7 @@ void CudaBackend::linear_backward_data(const Tensor& grad_output, const Tensor& 
   const int n = as_int(grad_output.size(0), "batch"), out = as_int(weight.size(0), "out_features");
   const int in = as_int(weight.size(1), "in_features");
   const float alpha = 1.f, beta = 0.f;
-  CONVNET_CUBLAS_CHECK(cublasSgemm(on.ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &alpha,
+  CONVNET_CUBLAS_CHECK(cublasSgemm(handle(on), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &alpha,
                                    weight.data<float>(), in, grad_output.data<float>(), out, &beta,
                                    grad_input.data<float>(), in));
 }
@@ -54,7 +62,7 @@ void CudaBackend::linear_backward_weight(const Tensor& input, const Tensor& grad
   const int n = as_int(input.size(0), "batch"), in = as_int(input.size(1), "in_features");
   const int out = as_int(grad_output.size(1), "out_features");
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
-  CONVNET_CUBLAS_CHECK(cublasSgemm(on.ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &alpha,
+  CONVNET_CUBLAS_CHECK(cublasSgemm(handle(on), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &alpha,
                                    input.data<float>(), in, grad_output.data<float>(), out, &beta,
                                    grad_weight.data<float>(), in));
 }

@@ -42,15 +42,23 @@ Conv2d::Conv2d(const Conv2dOptions& options) : options_(options), params_(checke
 Tensor Conv2d::forward(const Tensor& input, Mode mode) {
   const bool keep = keep_for_backward(mode);
   Backend& be = backend_for(input.device());
-  Tensor output = ops::conv2d_forward(be, input, weight_.value, bias() ? &bias_.value : nullptr,
-                                      params_);
-  if (keep) input_ = input;  // backward_filter reads it
+  const Tensor* b = bias() ? &bias_.value : nullptr;
+  Tensor output = fuse_relu_ ? ops::conv2d_bias_relu_forward(be, input, weight_.value, b, params_)
+                             : ops::conv2d_forward(be, input, weight_.value, b, params_);
+  if (keep) {
+    input_ = input;  // backward_filter reads it
+    if (fuse_relu_) output_ = output;
+  }
   return output;
 }
 
-Tensor Conv2d::backward(const Tensor& grad_output) {
+Tensor Conv2d::backward(const Tensor& grad_output_in) {
   check_backward(input_);
-  Backend& be = backend_for(grad_output.device());
+  Backend& be = backend_for(grad_output_in.device());
+  // Fused ReLU: its gradient from the kept output (> 0 exactly where the input was).
+  const Tensor grad_output = output_.defined()
+      ? ops::activation_backward(be, Activation::ReLU, 0.f, output_, output_, grad_output_in)
+      : grad_output_in;
   Tensor grad_input =
       ops::conv2d_backward_data(be, grad_output, weight_.value, input_.shape(), params_);
   ops::conv2d_backward_filter(be, input_, grad_output, params_, weight_.grad, true);

@@ -23,14 +23,23 @@ Linear::Linear(const LinearOptions& options) : options_(options) {
 Tensor Linear::forward(const Tensor& input, Mode mode) {
   const bool keep = keep_for_backward(mode);
   Backend& be = backend_for(input.device());
-  Tensor output = ops::linear_forward(be, input, weight_.value, bias() ? &bias_.value : nullptr);
-  if (keep) input_ = input;  // backward_weight reads it
+  const Tensor* b = bias() ? &bias_.value : nullptr;
+  Tensor output = fuse_relu_ ? ops::linear_bias_relu_forward(be, input, weight_.value, b)
+                             : ops::linear_forward(be, input, weight_.value, b);
+  if (keep) {
+    input_ = input;  // backward_weight reads it
+    if (fuse_relu_) output_ = output;
+  }
   return output;
 }
 
-Tensor Linear::backward(const Tensor& grad_output) {
+Tensor Linear::backward(const Tensor& grad_output_in) {
   check_backward(input_);
-  Backend& be = backend_for(grad_output.device());
+  Backend& be = backend_for(grad_output_in.device());
+  // Fused ReLU: its gradient from the kept output (> 0 exactly where the input was).
+  const Tensor grad_output = output_.defined()
+      ? ops::activation_backward(be, Activation::ReLU, 0.f, output_, output_, grad_output_in)
+      : grad_output_in;
   Tensor grad_input = ops::linear_backward_data(be, grad_output, weight_.value);
   ops::linear_backward_weight(be, input_, grad_output, weight_.grad, true);
   if (options_.bias()) ops::bias_backward(be, grad_output, bias_.grad, true);

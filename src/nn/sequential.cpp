@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "convnet/nn/layers.hpp"
+
 namespace convnet::nn {
 namespace {
 
@@ -31,12 +33,28 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   return *this;
 }
 
+bool Sequential::fuses_next(size_t i) const {
+  if (!fusion_ || i + 1 >= layers_.size() || !layers_[i]->can_fuse_relu()) return false;
+  const Layer& next = *layers_[i + 1];
+  // Exactly ReLU (LeakyReLU is its own class), computed by the same backend.
+  return dynamic_cast<const ReLU*>(&next) != nullptr &&
+         next.backend_choice() == layers_[i]->backend_choice();
+}
+
 Tensor Sequential::forward(const Tensor& input, Mode mode) {
   keep_for_backward(mode);  // the layers keep (or drop) their own tensors
+  absorbed_.assign(layers_.size(), false);
   Tensor x = input;
   try {
-    for (size_t i = 0; i < layers_.size(); ++i)
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const bool fuse = fuses_next(i);
+      layers_[i]->set_fused_relu(fuse);
       x = at_layer(i, *layers_[i], [&] { return layers_[i]->forward(x, mode); });
+      if (fuse) {
+        layers_[i + 1]->drop_saved();  // its backward would read an older pass
+        absorbed_[++i] = true;
+      }
+    }
   } catch (...) {
     drop_saved();  // the later layers still hold an older pass: no backward through that
     throw;
@@ -47,8 +65,10 @@ Tensor Sequential::forward(const Tensor& input, Mode mode) {
 Tensor Sequential::backward(const Tensor& grad_output) {
   check_backward();  // before any layer adds to a gradient
   Tensor grad = grad_output;
-  for (size_t i = layers_.size(); i-- > 0;)
+  for (size_t i = layers_.size(); i-- > 0;) {
+    if (absorbed_[i]) continue;  // the layer before applies ReLU's gradient
     grad = at_layer(i, *layers_[i], [&] { return layers_[i]->backward(grad); });
+  }
   return grad;
 }
 
@@ -81,17 +101,31 @@ void Sequential::set_backend(std::optional<Backend::Kind> kind) {
 
 std::string Sequential::summary(const Shape& input_shape, Device device) const {
   // Rows first, then pad every column to its widest cell.
-  std::vector<std::vector<std::string>> rows{{"#", "layer", "output shape", "params", "backend"}};
+  std::vector<std::vector<std::string>> rows{
+      {"#", "layer", "output shape", "params", "backend", "path"}};
   Shape shape = input_shape;
   int64_t total = 0;
+  bool absorbed = false;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& layer = *layers_[i];
     shape = at_layer(i, layer, [&] { return layer.output_shape(shape); });
     const int64_t count = layer.parameter_count();
     total += count;
     const Backend::Kind kind = layer.backend_choice().value_or(default_backend(device));
+    std::string path;
+    if (absorbed) {
+      path = "fused into " + std::to_string(i - 1);
+    } else {
+      const Backend::Op op = layer.backend_op(fuses_next(i));
+      try {
+        if (op != Backend::Op::Other) path = get_backend(kind).path(op);
+      } catch (const Error&) {
+        path = "(unavailable here)";
+      }
+    }
+    absorbed = !absorbed && fuses_next(i);
     rows.push_back({std::to_string(i), layer.name(), shape.str(), std::to_string(count),
-                    backend_name(kind)});
+                    backend_name(kind), path});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows)

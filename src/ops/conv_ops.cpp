@@ -39,9 +39,10 @@ Shape conv2d_output_shape(std::string_view op, const Shape& input, const Shape& 
 
 using namespace detail;
 
-Tensor conv2d_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias,
-                      const Conv2dParams& p) {
-  constexpr const char* op = "conv2d_forward";
+namespace {
+// conv2d_forward and its fused form share every check.
+Tensor conv2d_output(const char* op, Backend& be, const Tensor& input, const Tensor& weight,
+                     const Tensor* bias, const Conv2dParams& p) {
   check_tensor(op, "input", input, DType::F32, 4, "[N, C, H, W]");
   check_tensor(op, "weight", weight, DType::F32, 4, "[K, C, R, S]");
   if (bias) check_tensor(op, "bias", *bias, DType::F32, 1, "[K]");
@@ -51,8 +52,21 @@ Tensor conv2d_forward(Backend& be, const Tensor& input, const Tensor& weight, co
   if (bias)
     CONVNET_CHECK(bias->size(0) == weight.size(0), op, ": bias ", bias->shape(),
                   " must have one element per filter of weight ", weight.shape());
-  Tensor output = Tensor::empty(out_shape, input.device());
+  return Tensor::empty(out_shape, input.device());
+}
+}  // namespace
+
+Tensor conv2d_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      const Conv2dParams& p) {
+  Tensor output = conv2d_output("conv2d_forward", be, input, weight, bias, p);
   be.conv2d_forward(input, weight, bias, p, output);
+  return output;
+}
+
+Tensor conv2d_bias_relu_forward(Backend& be, const Tensor& input, const Tensor& weight,
+                                const Tensor* bias, const Conv2dParams& p) {
+  Tensor output = conv2d_output("conv2d_bias_relu_forward", be, input, weight, bias, p);
+  be.conv2d_bias_relu_forward(input, weight, bias, p, output);
   return output;
 }
 

@@ -6,8 +6,10 @@ namespace convnet::ops {
 
 using namespace detail;
 
-Tensor linear_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias) {
-  constexpr const char* op = "linear_forward";
+namespace {
+// linear_forward and its fused form share every check.
+Tensor linear_output(const char* op, Backend& be, const Tensor& input, const Tensor& weight,
+                     const Tensor* bias) {
   check_tensor(op, "input", input, DType::F32, 2, "[N, in]");
   check_tensor(op, "weight", weight, DType::F32, 2, "[out, in]");
   if (bias) check_tensor(op, "bias", *bias, DType::F32, 1, "[out]");
@@ -20,8 +22,20 @@ Tensor linear_forward(Backend& be, const Tensor& input, const Tensor& weight, co
   if (bias)
     CONVNET_CHECK(bias->size(0) == weight.size(0), op, ": bias ", bias->shape(),
                   " must have one element per output feature of weight ", weight.shape());
-  Tensor output = Tensor::empty({input.size(0), weight.size(0)}, input.device());
+  return Tensor::empty({input.size(0), weight.size(0)}, input.device());
+}
+}  // namespace
+
+Tensor linear_forward(Backend& be, const Tensor& input, const Tensor& weight, const Tensor* bias) {
+  Tensor output = linear_output("linear_forward", be, input, weight, bias);
   be.linear_forward(input, weight, bias, output);
+  return output;
+}
+
+Tensor linear_bias_relu_forward(Backend& be, const Tensor& input, const Tensor& weight,
+                                const Tensor* bias) {
+  Tensor output = linear_output("linear_bias_relu_forward", be, input, weight, bias);
+  be.linear_bias_relu_forward(input, weight, bias, output);
   return output;
 }
 

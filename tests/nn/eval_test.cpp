@@ -119,13 +119,16 @@ void build_mnist_cnn(nn::Sequential& net) {
 constexpr int64_t kBatch = 256;
 
 // What a Train forward of kBatch images keeps beyond its input and output, in
-// bytes: each layer's output is the next one's saved input (ReLU keeps its
-// input and output), and each max pool keeps an int32 argmax as large as its output.
-int64_t saved_activation_bytes() {
+// bytes: each layer's output is the next one's saved input, and each max pool
+// keeps an int32 argmax as large as its output. Unfused, ReLU keeps its input
+// (the conv output) and its output; fused into the conv (Sequential's default)
+// the pair keeps only the fused output.
+int64_t saved_activation_bytes(bool fused) {
   const int64_t conv1 = kBatch * 32 * 28 * 28, pool1 = kBatch * 32 * 14 * 14;
   const int64_t conv2 = kBatch * 64 * 14 * 14, pool2 = kBatch * 64 * 7 * 7;
-  // conv1 out, relu1 out, pool1 argmax + out, conv2 out, relu2 out, pool2 argmax + out
-  return 4 * (2 * conv1 + 2 * pool1 + 2 * conv2 + 2 * pool2);
+  // [conv1 out,] relu1 out, pool1 argmax + out, [conv2 out,] relu2 out, pool2 argmax + out
+  const int per_conv = fused ? 1 : 2;
+  return 4 * (per_conv * conv1 + 2 * pool1 + per_conv * conv2 + 2 * pool2);
 }
 
 struct Held {  // bytes over the live bytes before the model was built
@@ -135,12 +138,13 @@ struct Held {  // bytes over the live bytes before the model was built
 };
 
 // Builds the model and a batch on `device` and reads `live` after each forward.
-Held measure(Device device, const std::function<int64_t()>& live) {
+Held measure(Device device, const std::function<int64_t()>& live, bool fused = true) {
   const int64_t before = live();
   Held held{};
   manual_seed(1);
   nn::Sequential net;
   build_mnist_cnn(net);
+  net.set_fusion(fused);
   net.to(device);
   for (nn::Parameter* p : net.parameters()) held.parameters += 4 * (p->value.numel() + p->grad.numel());
   const Tensor x = Tensor::randn({kBatch, 1, 28, 28}, device, 2);
@@ -157,23 +161,23 @@ Held measure(Device device, const std::function<int64_t()>& live) {
   out = Tensor();
   out = net.forward(x, nn::Mode::Eval);
   held.eval_after_train = live() - before;
-  std::printf("[ memory   ] %s, batch %lld: parameters+grads %.3f MB, input %.3f MB, after "
+  std::printf("[ memory   ] %s%s, batch %lld: parameters+grads %.3f MB, input %.3f MB, after "
               "building %.3f MB; after a forward: Eval %.3f MB, Train %.3f MB, Eval after Train "
               "%.3f MB\n",
-              device.str().c_str(), static_cast<long long>(kBatch), held.parameters / 1e6,
+              device.str().c_str(), fused ? "" : " unfused", static_cast<long long>(kBatch), held.parameters / 1e6,
               held.input / 1e6, held.model / 1e6, held.eval / 1e6, held.train / 1e6,
               held.eval_after_train / 1e6);
   return held;
 }
 
-void check(const Held& held) {
+void check(const Held& held, bool fused = true) {
   const int64_t output = 4 * kBatch * 10, slack = 64 * 1024;
   // Eval holds nothing beyond the model but its output (the logits), also
   // right after a Train forward, whose activations it dropped.
   EXPECT_LE(held.eval - held.model, output + slack);
   EXPECT_LE(held.eval_after_train - held.model, output + slack);
-  // Train keeps the activations for backward (96 MB here); Eval none of them.
-  const int64_t expected = saved_activation_bytes();
+  // Train keeps the activations for backward (58 MB here fused, 96 MB unfused); Eval none.
+  const int64_t expected = saved_activation_bytes(fused);
   EXPECT_NEAR(static_cast<double>(held.train - held.eval), static_cast<double>(expected),
               0.01 * static_cast<double>(expected));
 }
@@ -183,6 +187,12 @@ TEST(EvalMode, EvalForwardHoldsOnlyParametersOnTheHost) {
   check(held);
   // On the host the model is its parameters and the input, nothing else.
   EXPECT_LE(held.model, held.parameters + held.input + 64 * 1024);
+}
+
+TEST(EvalMode, UnfusedTrainKeepsThePreActivations) {
+  const Held held =
+      measure(Device::cpu(), [] { return host_allocator::live_bytes(); }, /*fused=*/false);
+  check(held, /*fused=*/false);
 }
 
 TEST(EvalMode, EvalForwardHoldsOnlyParametersOnTheGpu) {

@@ -121,6 +121,13 @@ const char* activation_name(Activation a) {
   return "?";
 }
 
+// Conv and linear: held to 1e-5, or to the TF32 bound when TF32 is allowed.
+Tolerance matmul_tolerance() {
+  Tolerance t;
+  t.matmul = true;
+  return t;
+}
+
 void add_conv_cases(std::vector<ParityCase>& cases) {
   for (const ConvShape& cs : conv_shapes()) {
     const Shape in{cs.n, cs.c, cs.h, cs.w}, wt{cs.k, cs.c, cs.r, cs.s}, out = cs.out();
@@ -129,19 +136,26 @@ void add_conv_cases(std::vector<ParityCase>& cases) {
       Tensor y = in_.poisoned(out);
       be.conv2d_forward(x, w, cs.bias ? &b : nullptr, cs.p, y);
       return std::vector<Tensor>{y};
-    }});
+    }, matmul_tolerance()});
+    // The fused form: the same convolution, then ReLU, in one call.
+    cases.push_back({"conv2d_bias_relu_forward/" + cs.name(), [=](Backend& be, Inputs& in_) {
+      Tensor x = in_.randn(in), w = in_.randn(wt, 0.2f), b = in_.randn({cs.k});
+      Tensor y = in_.poisoned(out);
+      be.conv2d_bias_relu_forward(x, w, cs.bias ? &b : nullptr, cs.p, y);
+      return std::vector<Tensor>{y};
+    }, matmul_tolerance()});
     cases.push_back({"conv2d_backward_data/" + cs.name(), [=](Backend& be, Inputs& in_) {
       Tensor dy = in_.randn(out), w = in_.randn(wt, 0.2f), dx = in_.poisoned(in);
       be.conv2d_backward_data(dy, w, cs.p, dx);
       return std::vector<Tensor>{dx};
-    }});
+    }, matmul_tolerance()});
     cases.push_back({"conv2d_backward_filter/" + cs.name(), [=](Backend& be, Inputs& in_) {
       Tensor x = in_.randn(in), dy = in_.randn(out);
       Tensor dw = in_.poisoned(wt), dw_acc = in_.randn(wt);
       be.conv2d_backward_filter(x, dy, cs.p, dw, false);
       be.conv2d_backward_filter(x, dy, cs.p, dw_acc, true);
       return std::vector<Tensor>{dw, dw_acc};
-    }});
+    }, matmul_tolerance()});
   }
   for (const Shape& s : std::vector<Shape>{{2, 3, 5, 7}, {1, 300, 2, 2}, {17, 10}, {128, 64, 14, 14}, {1000, 3}}) {
     cases.push_back({"bias_backward/" + s.str(), [=](Backend& be, Inputs& in_) {
@@ -241,7 +255,14 @@ void add_linear_cases(std::vector<ParityCase>& cases) {
       be.linear_backward_weight(x, dy, dw, false);
       be.linear_backward_weight(x, dy, dw_acc, true);
       return std::vector<Tensor>{y, y_nobias, dx, dw, dw_acc};
-    }});
+    }, matmul_tolerance()});
+    cases.push_back({"linear_bias_relu_forward/" + name, [=](Backend& be, Inputs& in_) {
+      Tensor x = in_.randn({n, in}), w = in_.randn({out, in}, 0.1f), b = in_.randn({out});
+      Tensor y = in_.poisoned({n, out}), y_nobias = in_.poisoned({n, out});
+      be.linear_bias_relu_forward(x, w, &b, y);
+      be.linear_bias_relu_forward(x, w, nullptr, y_nobias);
+      return std::vector<Tensor>{y, y_nobias};
+    }, matmul_tolerance()});
   }
 }
 

@@ -57,6 +57,16 @@ class Layer {
   void zero_grad();
   int64_t parameter_count();
 
+  // Which Backend operation this layer runs; the model summary names the path
+  // the backend takes for it. `fused_relu`: with a following ReLU fused in.
+  virtual Backend::Op backend_op(bool fused_relu) const {
+    (void)fused_relu;
+    return Backend::Op::Other;
+  }
+  // Whether this layer can compute a following ReLU itself (Conv2d, Linear:
+  // Backend's fused forwards). Sequential decides when it does (set_fusion).
+  virtual bool can_fuse_relu() const { return false; }
+
  protected:
   // Drop tensors kept for backward.
   virtual void clear_cache() {}
@@ -74,6 +84,10 @@ class Layer {
   void drop_saved();
 
  private:
+  friend class Sequential;  // fuses a layer with the ReLU after it
+  // From the next forward on, apply ReLU after this layer (only if can_fuse_relu()).
+  virtual void set_fused_relu(bool on) { (void)on; }
+
   enum class LastForward { None, Train, Eval };
   std::optional<Backend::Kind> backend_;
   LastForward last_forward_ = LastForward::None;

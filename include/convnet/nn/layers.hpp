@@ -36,15 +36,22 @@ class Conv2d : public Layer {
   Parameter* bias() { return options_.bias() ? &bias_ : nullptr; }
   const Conv2dOptions& options() const { return options_; }
   const Conv2dParams& params() const { return params_; }  // as the backends take them
+  Backend::Op backend_op(bool fused_relu) const override {
+    return fused_relu ? Backend::Op::Conv2dBiasReLU : Backend::Op::Conv2d;
+  }
+  bool can_fuse_relu() const override { return true; }
 
  protected:
-  void clear_cache() override { input_ = Tensor(); }
+  void clear_cache() override { input_ = output_ = Tensor(); }
 
  private:
+  void set_fused_relu(bool on) override { fuse_relu_ = on; }
   Conv2dOptions options_;
   Conv2dParams params_;
   Parameter weight_, bias_;
   Tensor input_;
+  Tensor output_;            // kept by a fused forward: ReLU's gradient reads it
+  bool fuse_relu_ = false;   // Sequential's choice for the next forward
 };
 
 // Shared by MaxPool2d and AvgPool2d.
@@ -145,14 +152,21 @@ class Linear : public Layer {
   Parameter& weight() { return weight_; }
   Parameter* bias() { return options_.bias() ? &bias_ : nullptr; }
   const LinearOptions& options() const { return options_; }
+  Backend::Op backend_op(bool fused_relu) const override {
+    return fused_relu ? Backend::Op::LinearBiasReLU : Backend::Op::Linear;
+  }
+  bool can_fuse_relu() const override { return true; }
 
  protected:
-  void clear_cache() override { input_ = Tensor(); }
+  void clear_cache() override { input_ = output_ = Tensor(); }
 
  private:
+  void set_fused_relu(bool on) override { fuse_relu_ = on; }
   LinearOptions options_;
   Parameter weight_, bias_;
   Tensor input_;
+  Tensor output_;            // kept by a fused forward: ReLU's gradient reads it
+  bool fuse_relu_ = false;   // Sequential's choice for the next forward
 };
 
 // [N, ...] -> [N, product of the rest] (PyTorch's start_dim=1, end_dim=-1); a view, no copy.

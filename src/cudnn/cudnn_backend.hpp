@@ -1,0 +1,138 @@
+// CudnnBackend: convolution (fused with bias and ReLU) through cuDNN's graph
+// API, softmax through cudnnSoftmax*, the linear forward through cuBLASLt with
+// its bias / bias+ReLU epilogue. Everything else, and any convolution cuDNN has
+// no plan for, is handed to the CudaBackend (composition: it is held, not
+// copied). Every call runs on the context stream of the output's device.
+#pragma once
+
+#include <cudnn.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "convnet/backend.hpp"
+#include "cudnn/conv_graphs.hpp"
+
+namespace convnet::cudnn {
+
+class LinearLt;  // cudnn_linear.cpp
+
+class CudnnBackend final : public Backend {
+ public:
+  explicit CudnnBackend(Backend& fallback);
+  ~CudnnBackend() override;
+  Kind kind() const override { return Kind::Cudnn; }
+  Device::Type device_type() const override { return Device::Type::Cuda; }
+  std::string path(Op op) const override;
+
+  // ---- cuDNN graphs
+  void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      const Conv2dParams& p, Tensor& output) override;
+  void conv2d_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                const Conv2dParams& p, Tensor& output) override;
+  void conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
+                            const Conv2dParams& p, Tensor& grad_input) override;
+  void conv2d_backward_filter(const Tensor& input, const Tensor& grad_output,
+                              const Conv2dParams& p, Tensor& grad_weight,
+                              bool accumulate) override;
+  // ---- cudnnSoftmax*
+  void softmax_forward(const Tensor& input, Tensor& output, bool log) override;
+  void softmax_backward(const Tensor& output, const Tensor& grad_output, Tensor& grad_input,
+                        bool log) override;
+  // ---- cuBLASLt
+  void linear_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      Tensor& output) override;
+  void linear_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                Tensor& output) override;
+
+  // ---- the CudaBackend's
+  void bias_backward(const Tensor& g, Tensor& gb, bool acc) override { cuda_.bias_backward(g, gb, acc); }
+  void pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor* idx) override {
+    cuda_.pool2d_forward(x, p, y, idx);
+  }
+  void pool2d_backward(const Tensor& x, const Tensor& dy, const Tensor* idx, const Pool2dParams& p,
+                       Tensor& dx) override {
+    cuda_.pool2d_backward(x, dy, idx, p, dx);
+  }
+  void activation_forward(Activation a, float alpha, const Tensor& x, Tensor& y) override {
+    cuda_.activation_forward(a, alpha, x, y);
+  }
+  void activation_backward(Activation a, float alpha, const Tensor& x, const Tensor& y,
+                           const Tensor& dy, Tensor& dx) override {
+    cuda_.activation_backward(a, alpha, x, y, dy, dx);
+  }
+  void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override {
+    cuda_.linear_backward_data(dy, w, dx);
+  }
+  void linear_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw, bool acc) override {
+    cuda_.linear_backward_weight(x, dy, dw, acc);
+  }
+  void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss,
+                                     Tensor& probs) override {
+    cuda_.softmax_cross_entropy_forward(logits, labels, loss, probs);
+  }
+  void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels, float scale,
+                                      Tensor& grad) override {
+    cuda_.softmax_cross_entropy_backward(probs, labels, scale, grad);
+  }
+  void mse_forward(const Tensor& a, const Tensor& t, Tensor& loss) override { cuda_.mse_forward(a, t, loss); }
+  void mse_backward(const Tensor& a, const Tensor& t, float s, Tensor& g) override {
+    cuda_.mse_backward(a, t, s, g);
+  }
+  void bce_with_logits_forward(const Tensor& a, const Tensor& t, Tensor& loss) override {
+    cuda_.bce_with_logits_forward(a, t, loss);
+  }
+  void bce_with_logits_backward(const Tensor& a, const Tensor& t, float s, Tensor& g) override {
+    cuda_.bce_with_logits_backward(a, t, s, g);
+  }
+  void hinge_forward(const Tensor& a, const Tensor& t, float m, Tensor& loss) override {
+    cuda_.hinge_forward(a, t, m, loss);
+  }
+  void hinge_backward(const Tensor& a, const Tensor& t, float m, float s, Tensor& g) override {
+    cuda_.hinge_backward(a, t, m, s, g);
+  }
+  void dropout_forward(const Tensor& x, float p, uint64_t seed, uint64_t offset, Tensor& y,
+                       Tensor& mask) override {
+    cuda_.dropout_forward(x, p, seed, offset, y, mask);
+  }
+  void dropout_backward(const Tensor& dy, const Tensor& mask, Tensor& dx) override {
+    cuda_.dropout_backward(dy, mask, dx);
+  }
+  void fill(Tensor& y, float v) override { cuda_.fill(y, v); }
+  void add(const Tensor& a, const Tensor& b, Tensor& y) override { cuda_.add(a, b, y); }
+  void scale(const Tensor& x, float a, Tensor& y) override { cuda_.scale(x, a, y); }
+  void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct, bool acc) override {
+    cuda_.count_correct(logits, labels, correct, acc);
+  }
+  void sgd_update(Tensor& param, const Tensor& grad, Tensor* buf, const SgdParams& p,
+                  const Tensor& schedule) override {
+    cuda_.sgd_update(param, grad, buf, p, schedule);
+  }
+  void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamParams& p,
+                   const Tensor& schedule) override {
+    cuda_.adam_update(param, grad, m, v, p, schedule);
+  }
+  void schedule_step(Tensor& schedule, float lr) override { cuda_.schedule_step(schedule, lr); }
+
+  ConvGraphStats conv_stats() const { return graphs_.stats(); }
+
+ private:
+  static constexpr int kMaxDevices = 16;
+  // The device's cuDNN handle, bound to its context stream (created on first use).
+  cudnnHandle_t handle(int device);
+  // Runs `key` through a graph or, when cuDNN has none, returns false.
+  bool run_graph(const Tensor& output, ConvKey key, const ConvOperands& operands);
+  ConvKey conv_key(ConvOp op, const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                   int device, std::initializer_list<const void*> pointers) const;
+
+  Backend& cuda_;
+  ConvGraphs graphs_;
+  std::unique_ptr<LinearLt> linear_;
+  std::mutex handles_mutex_;
+  std::array<cudnnHandle_t, kMaxDevices> handles_{};
+  std::atomic<size_t> fused_fallbacks_{0};  // fused graphs refused: conv graph + our ReLU
+};
+
+}  // namespace convnet::cudnn
