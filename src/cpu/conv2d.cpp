@@ -14,12 +14,17 @@
 // cores (parallel.hpp), each running its im2col, GEMM and reorders alone, so
 // the cores never wait on each other inside a group. A 1x1 kernel with stride
 // 1 and no padding needs no unrolling: col is the image itself.
+//
+// Determinism: groups, the GEMM form and the filter gradient's partial sums are
+// all fixed by the shape, so no result depends on the thread count
+// (docs/determinism.md).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "cpu/cpu_backend.hpp"
+#include "cpu/gemm.hpp"
 #include "cpu/parallel.hpp"
 
 namespace convnet::cpu {
@@ -63,10 +68,10 @@ ConvGeometry make_geometry(const Tensor& input_like, const Tensor& weight,
 }
 
 // Scratch grown on demand and kept per calling thread, so steady-state calls
-// allocate nothing and concurrent callers never share it. Two slots: col and
-// the [K, G*PQ] reordered output/gradient.
+// allocate nothing and concurrent callers never share it. Three slots: col, the
+// [K, G*PQ] reordered output/gradient, and the filter gradient's partial sums.
 float* workspace(int slot, int64_t elements) {
-  thread_local std::vector<float> buffers[2];
+  thread_local std::vector<float> buffers[3];
   std::vector<float>& buffer = buffers[slot];
   if (buffer.size() < static_cast<size_t>(elements)) buffer.resize(static_cast<size_t>(elements));
   return buffer.data();
@@ -191,16 +196,30 @@ void gather_group(const float* nkpq, const ConvGeometry& g, int64_t first, int64
     }
 }
 
-// Runs body(first, count) for every group of images, the groups spread over the cores.
+using GemmFn = void (*)(bool, bool, int, int, int, float, const float*, int, const float*, int,
+                       float, float*, int);
+
+// The GEMM for each of `tasks` parallel tasks: one task alone has the cores to
+// itself, so its GEMM is split over them; several each make one call on their
+// core. Decided by the shape, so the bits never follow the thread count.
+GemmFn gemm_for(int64_t tasks) { return tasks == 1 ? gemm : gemm_serial; }
+
+// Runs body(first, count, gemm) for every group of images, the groups spread over the cores.
 template <typename Body>
 void for_each_group(const ConvGeometry& g, Body body) {
   const int64_t group = group_size(g);
   const int64_t groups = (g.n + group - 1) / group;
+  const GemmFn group_gemm = gemm_for(groups);
   parallel_for(groups, [&](int64_t index) {
     const int64_t first = index * group;
-    body(first, std::min(group, g.n - first));
+    body(first, std::min(group, g.n - first), group_gemm);
   });
 }
+
+// Most partial sums the filter gradient uses (see conv2d_backward_filter), and
+// the most floats the extra partials may hold (32 MB): a large layer gets fewer.
+constexpr int64_t kFilterPartials = 16;
+constexpr int64_t kFilterPartialFloats = int64_t{8} << 20;
 
 }  // namespace
 
@@ -214,22 +233,24 @@ void CpuBackend::conv2d_forward(const Tensor& input, const Tensor& weight, const
   const int64_t crs = g.crs(), pq = g.pq();
 
   if (g.pointwise()) {
+    const GemmFn image_gemm = gemm_for(g.n);
     parallel_for(g.n, [&](int64_t n) {
       float* out_n = out + n * g.k * pq;
       // Starting from the bias and letting GEMM add (beta = 1) saves a pass over out_n.
       if (b)
         for (int64_t k = 0; k < g.k; ++k) std::fill(out_n + k * pq, out_n + (k + 1) * pq, b[k]);
-      gemm(false, false, int(g.k), int(pq), int(crs), 1.f, w, int(crs), in + n * g.chw(), int(pq),
-           b ? 1.f : 0.f, out_n, int(pq));
+      image_gemm(false, false, int(g.k), int(pq), int(crs), 1.f, w, int(crs), in + n * g.chw(),
+                 int(pq), b ? 1.f : 0.f, out_n, int(pq));
     });
     return;
   }
-  for_each_group(g, [&](int64_t first, int64_t count) {
+  for_each_group(g, [&](int64_t first, int64_t count, GemmFn group_gemm) {
     const int64_t ld = count * pq;
     float* col = workspace(0, crs * ld);
     float* y = workspace(1, g.k * ld);
     for (int64_t i = 0; i < count; ++i) im2col(in + (first + i) * g.chw(), g, ld, col + i * pq);
-    gemm(false, false, int(g.k), int(ld), int(crs), 1.f, w, int(crs), col, int(ld), 0.f, y, int(ld));
+    group_gemm(false, false, int(g.k), int(ld), int(crs), 1.f, w, int(crs), col, int(ld), 0.f, y,
+               int(ld));
     for (int64_t i = 0; i < count; ++i)
       for (int64_t k = 0; k < g.k; ++k) {
         const float* src = y + k * ld + i * pq;
@@ -250,19 +271,20 @@ void CpuBackend::conv2d_backward_data(const Tensor& grad_output, const Tensor& w
 
   if (g.pointwise()) {
     // dX_n [C, HW] = W^T [C,K] x dY_n [K, PQ] with PQ == HW: written directly.
+    const GemmFn image_gemm = gemm_for(g.n);
     parallel_for(g.n, [&](int64_t n) {
-      gemm(true, false, int(g.c), int(pq), int(g.k), 1.f, w, int(crs), dy + n * g.k * pq, int(pq),
-           0.f, dx + n * chw, int(pq));
+      image_gemm(true, false, int(g.c), int(pq), int(g.k), 1.f, w, int(crs), dy + n * g.k * pq,
+                 int(pq), 0.f, dx + n * chw, int(pq));
     });
     return;
   }
-  for_each_group(g, [&](int64_t first, int64_t count) {
+  for_each_group(g, [&](int64_t first, int64_t count, GemmFn group_gemm) {
     const int64_t ld = count * pq;
     float* col = workspace(0, crs * ld);
     float* dy_group = workspace(1, g.k * ld);
     gather_group(dy, g, first, count, dy_group);
-    gemm(true, false, int(crs), int(ld), int(g.k), 1.f, w, int(crs), dy_group, int(ld), 0.f, col,
-         int(ld));
+    group_gemm(true, false, int(crs), int(ld), int(g.k), 1.f, w, int(crs), dy_group, int(ld), 0.f,
+               col, int(ld));
     for (int64_t i = 0; i < count; ++i) {
       float* dx_n = dx + (first + i) * chw;
       // Inputs no window touches (e.g. the edge a large stride skips) still get 0.
@@ -281,16 +303,26 @@ void CpuBackend::conv2d_backward_filter(const Tensor& input, const Tensor& grad_
   float* dw = grad_weight.data<float>();
   const int64_t crs = g.crs(), pq = g.pq(), kcrs = g.k * crs;
 
-  // Each worker sums its share of the batch into its own partial dW; the
-  // partials are then added in a fixed order, so the result does not depend on
-  // which thread finished first.
+  // dW sums over the batch. The groups of images are cut into at most
+  // kFilterPartials contiguous ranges, fixed by the shape; each range is summed
+  // into its own partial (range 0 straight into dW) by one task, and the
+  // partials are then added to dW in range order. Ranges sized by the thread
+  // count made dW's bits depend on it. The caps bound the scratch and the final
+  // additions; they also cap the cores this pass can use.
   const int64_t group = group_size(g);
   const int64_t groups = (g.n + group - 1) / group;
-  const int64_t workers = std::min<int64_t>(parallel_threads(), std::max<int64_t>(groups, 1));
-  std::vector<float> partial(static_cast<size_t>(workers * kcrs), 0.f);
-  parallel_for(workers, [&](int64_t worker) {
-    float* dw_part = partial.data() + worker * kcrs;
-    for (int64_t index = groups * worker / workers; index < groups * (worker + 1) / workers; ++index) {
+  if (groups == 0) {  // empty batch: the sum is 0
+    if (!accumulate) std::fill(dw, dw + kcrs, 0.f);
+    return;
+  }
+  const int64_t partials =
+      std::min({groups, kFilterPartials, 1 + kFilterPartialFloats / std::max<int64_t>(kcrs, 1)});
+  const GemmFn partial_gemm = gemm_for(partials);
+  float* extra = partials > 1 ? workspace(2, (partials - 1) * kcrs) : nullptr;
+  parallel_for(partials, [&](int64_t part) {
+    float* target = part == 0 ? dw : extra + (part - 1) * kcrs;
+    const int64_t begin = groups * part / partials, end = groups * (part + 1) / partials;
+    for (int64_t index = begin; index < end; ++index) {
       const int64_t first = index * group, count = std::min(group, g.n - first), ld = count * pq;
       const float* cols = in + first * g.chw();
       if (!g.pointwise() || count > 1) {
@@ -307,15 +339,21 @@ void CpuBackend::conv2d_backward_filter(const Tensor& input, const Tensor& grad_
       }
       float* dy_group = workspace(1, g.k * ld);
       gather_group(dy, g, first, count, dy_group);
-      gemm(false, true, int(g.k), int(crs), int(ld), 1.f, dy_group, int(ld), cols, int(ld), 1.f,
-           dw_part, int(crs));
+      // A range's first group overwrites its partial, except dW kept when accumulating.
+      const float beta = index > begin || (part == 0 && accumulate) ? 1.f : 0.f;
+      partial_gemm(false, true, int(g.k), int(crs), int(ld), 1.f, dy_group, int(ld), cols,
+                   int(ld), beta, target, int(crs));
     }
   });
-  for (int64_t i = 0; i < kcrs; ++i) {
-    float sum = accumulate ? dw[i] : 0.f;
-    for (int64_t worker = 0; worker < workers; ++worker) sum += partial[worker * kcrs + i];
-    dw[i] = sum;
-  }
+  if (partials == 1) return;
+  // Elementwise, so any split of the elements over the cores gives the same bits.
+  parallel_chunks(kcrs, std::max<int64_t>(1, kElementwiseGrain / partials),
+                  [&](int64_t begin, int64_t end) {
+                    for (int64_t part = 1; part < partials; ++part) {
+                      const float* partial = extra + (part - 1) * kcrs;
+                      for (int64_t i = begin; i < end; ++i) dw[i] += partial[i];
+                    }
+                  });
 }
 
 void CpuBackend::bias_backward(const Tensor& grad_output, Tensor& grad_bias, bool accumulate) {

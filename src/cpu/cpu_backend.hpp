@@ -84,9 +84,4 @@ class CpuBackend final : public Backend {
   void schedule_step(Tensor& schedule, float lr) override;
 };
 
-// Row-major single-precision GEMM through CBLAS:
-// C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set.
-void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
-          const float* b, int ldb, float beta, float* c, int ldc);
-
 }  // namespace convnet::cpu

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "cpu/cpu_backend.hpp"
+#include "cpu/gemm.hpp"
 
 namespace convnet::cpu {
 

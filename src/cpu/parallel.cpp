@@ -1,6 +1,7 @@
 #include "cpu/parallel.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -89,17 +90,22 @@ class Pool {
   bool stop_ = false;
 };
 
-Pool& pool() {
+std::atomic<Pool*>& pool_slot() {
   // Leaked on purpose: joining threads during static destruction can deadlock.
-  static Pool* instance = new Pool(configured_threads());
-  return *instance;
+  static std::atomic<Pool*> slot{new Pool(configured_threads())};
+  return slot;
 }
+
+Pool& pool() { return *pool_slot().load(std::memory_order_acquire); }
 
 }  // namespace
 
 int parallel_threads() { return pool().threads(); }
 
-bool in_parallel_region() { return t_in_parallel_region; }
+void set_parallel_threads(int threads) {
+  Pool* fresh = new Pool(threads > 0 ? threads : configured_threads());
+  delete pool_slot().exchange(fresh, std::memory_order_acq_rel);
+}
 
 void parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
   if (count <= 0) return;

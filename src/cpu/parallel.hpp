@@ -14,13 +14,19 @@ namespace convnet::cpu {
 
 // Runs body(i) for i in [0, count), split into contiguous chunks over the
 // pool and the calling thread; returns when all are done. Exceptions must not
-// escape body. Nested calls run serially.
+// escape body. Nested calls run serially. Which thread runs which i depends on
+// the thread count, so callers keep every result independent of it: items
+// write disjoint outputs, and any sum across items is taken afterwards in item
+// order (docs/determinism.md).
 void parallel_for(int64_t count, const std::function<void(int64_t)>& body);
 
 // Threads used (the caller included): CONVNET_NUM_THREADS if set, else the cores.
+// Read once, when the pool is first used.
 int parallel_threads();
-// True inside a parallel_for body (nested parallel_for calls run serially there).
-bool in_parallel_region();
+// Replaces the pool with one of `threads` threads (0: back to CONVNET_NUM_THREADS
+// or the cores). Internal, for tests that check results do not depend on the
+// thread count; must not run while any parallel_for does.
+void set_parallel_threads(int threads);
 
 }  // namespace convnet::cpu
 
