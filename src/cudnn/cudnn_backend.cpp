@@ -68,7 +68,9 @@ ConvKey CudnnBackend::conv_key(ConvOp op, const Tensor& x, const Tensor& w, cons
   key.p = p;
   key.math = math_mode();
   key.deterministic = deterministic();
-  key.autotune = cudnn_autotune();
+  // Timing picks a plan by the clock, so two runs could pick different plans:
+  // deterministic mode keeps the heuristics' choice, which depends only on the key.
+  key.autotune = cudnn_autotune() && !key.deterministic;
   key.device = device;
   key.alignment = alignment_of(pointers);
   return key;

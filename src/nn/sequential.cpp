@@ -48,8 +48,15 @@ Tensor Sequential::forward(const Tensor& input, Mode mode) {
   try {
     for (size_t i = 0; i < layers_.size(); ++i) {
       const bool fuse = fuses_next(i);
+      // Fused for this call only: the layer used on its own stays a plain layer.
       layers_[i]->set_fused_relu(fuse);
-      x = at_layer(i, *layers_[i], [&] { return layers_[i]->forward(x, mode); });
+      try {
+        x = at_layer(i, *layers_[i], [&] { return layers_[i]->forward(x, mode); });
+      } catch (...) {
+        layers_[i]->set_fused_relu(false);
+        throw;
+      }
+      layers_[i]->set_fused_relu(false);
       if (fuse) {
         layers_[i + 1]->drop_saved();  // its backward would read an older pass
         absorbed_[++i] = true;

@@ -3,6 +3,7 @@
 // less memory kept, and only where the pair really is conv/linear then ReLU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "convnet/convnet.hpp"
@@ -79,6 +80,16 @@ TEST(Fusion, DirectReluBackwardAfterAFusedForwardIsAnError) {
   EXPECT_THROW(net[1].backward(Tensor::zeros({2, 4, 8, 8})), Error);
   // The network as a whole backpropagates.
   EXPECT_NO_THROW(net.backward(Tensor::ones({2, 3})));
+}
+
+TEST(Fusion, ALayerUsedOnItsOwnAfterwardsIsNotFused) {
+  nn::Sequential net;
+  build(net);
+  const Tensor x = Tensor::randn({2, 1, 8, 8}, Device::cpu(), 3);
+  net.forward(x, nn::Mode::Train);
+  // The Conv2d at 0 ran fused inside the net; called alone it is a plain convolution.
+  const std::vector<float> alone = net[0].forward(x, nn::Mode::Eval).to_vector<float>();
+  EXPECT_TRUE(std::any_of(alone.begin(), alone.end(), [](float v) { return v < 0.f; }));
 }
 
 TEST(Fusion, FusedOpsMatchTheirComposition) {

@@ -51,7 +51,7 @@ class Conv2d : public Layer {
   Parameter weight_, bias_;
   Tensor input_;
   Tensor output_;            // kept by a fused forward: ReLU's gradient reads it
-  bool fuse_relu_ = false;   // Sequential's choice for the next forward
+  bool fuse_relu_ = false;   // set by Sequential around one forward
 };
 
 // Shared by MaxPool2d and AvgPool2d.
@@ -166,7 +166,7 @@ class Linear : public Layer {
   Parameter weight_, bias_;
   Tensor input_;
   Tensor output_;            // kept by a fused forward: ReLU's gradient reads it
-  bool fuse_relu_ = false;   // Sequential's choice for the next forward
+  bool fuse_relu_ = false;   // set by Sequential around one forward
 };
 
 // [N, ...] -> [N, product of the rest] (PyTorch's start_dim=1, end_dim=-1); a view, no copy.
