@@ -23,7 +23,7 @@ std::string CpuBackend::path(Op op) const {
     case Op::Conv2dBiasReLU: return "im2col + gemm, relu (composed)";
     case Op::Linear: return "gemm";
     case Op::LinearBiasReLU: return "gemm, relu (composed)";
-    default: return "reference";
+    default: return "reference loop";
   }
 }
 

@@ -152,7 +152,7 @@ std::string CudnnBackend::path(Op op) const {
     case Op::Linear: return "cublasLt, bias epilogue";
     case Op::LinearBiasReLU: return "cublasLt, bias+relu epilogue";
     case Op::Softmax: return "cudnnSoftmax";
-    default: return "fallback: cuda";
+    default: return "cuda kernel";  // pooling, activations: our kernels
   }
 }
 

@@ -85,7 +85,8 @@ class Layer {
 
  private:
   friend class Sequential;  // fuses a layer with the ReLU after it
-  // From the next forward on, apply ReLU after this layer (only if can_fuse_relu()).
+  // Apply ReLU after this layer in its forward (only if can_fuse_relu()); Sequential
+  // sets it around one forward call and clears it after.
   virtual void set_fused_relu(bool on) { (void)on; }
 
   enum class LastForward { None, Train, Eval };

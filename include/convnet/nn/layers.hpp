@@ -61,6 +61,7 @@ class Pool2d : public Layer {
   Tensor backward(const Tensor& grad_output) override;
   Shape output_shape(const Shape& input_shape) const override;
   const Pool2dParams& params() const { return params_; }  // as the backends take them
+  Backend::Op backend_op(bool) const override { return Backend::Op::Pool2d; }
 
  protected:
   explicit Pool2d(const Pool2dParams& params) : params_(params) {}
@@ -102,6 +103,7 @@ class ActivationLayer : public Layer {
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override { return input_shape; }
+  Backend::Op backend_op(bool) const override { return Backend::Op::Activation; }
 
  protected:
   ActivationLayer(Activation activation, float alpha) : activation_(activation), alpha_(alpha) {}
@@ -216,6 +218,7 @@ class Softmax : public Layer {
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return log_ ? "LogSoftmax(dim=1)" : "Softmax(dim=1)"; }
   Shape output_shape(const Shape& input_shape) const override { return input_shape; }
+  Backend::Op backend_op(bool) const override { return Backend::Op::Softmax; }
 
  protected:
   explicit Softmax(bool log) : log_(log) {}
