@@ -85,15 +85,22 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
                 " bytes, expected ", header_bytes);
 
   IdxArray array;
+  std::string shown;  // "65536 x 65536", for the message
   int64_t count = 1;
+  bool absurd = false;
   for (int d = 0; d < rank; ++d) {
     const uint8_t* b = extents + 4 * d;
     const int64_t extent = (int64_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];  // big-endian
     CONVNET_CHECK(extent > 0, path, ": dimension ", d, " has extent 0");
-    count *= extent;
-    CONVNET_CHECK(count < kMaxElements, path, ": absurd size: the extents multiply past 2^31");
     array.dims.push_back(extent);
+    shown += (d == 0 ? "" : " x ") + std::to_string(extent);
+    // Stops multiplying once past the limit: four extents up to 2^32 - 1 would
+    // overflow int64, but (< 2^31) * (< 2^32) never does.
+    if (!absurd) count *= extent;
+    absurd = absurd || count >= kMaxElements;
   }
+  CONVNET_CHECK(!absurd, path, ": absurd size: dimensions ", shown,
+                " multiply past 2^31 elements (a corrupt header?)");
 
   // Nothing is allocated that the data does not back: a 12-byte file claiming
   // 46340 x 46340 elements must fail as truncated, not allocate and zero 2 GB

@@ -3,13 +3,19 @@
 // collected and reported in one message, and every tensor is converted to the
 // parameter's dtype (where a conversion can fail) before a single value is
 // copied, so a failed load leaves the model (or optimizer) exactly as it was.
+// An optimizer file carries a digest of the parameters it was saved with, so
+// that state loaded next to the wrong model file is an error, not a silently
+// wrong resume.
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 
+#include "io/parameters_digest.hpp"
 #include "io/safetensors_view.hpp"
 
 namespace convnet::io {
@@ -40,9 +46,11 @@ std::string prefix_hint(const std::vector<std::string>& missing,
 // Matches `view` to `targets` by name (after stripping the prefix), checks
 // shapes and dtypes, converts, and only then copies into the targets.
 // `who` and `source` start the messages: "load_safetensors: <path> does not fit: ...".
+// `check` (when given) runs once the file is known to fit, before anything is
+// converted or copied: it may refuse the load by throwing.
 LoadResult load_into(const std::string& who, const std::string& source,
                      const detail::SafetensorsView& view, const std::vector<Target>& targets,
-                     const LoadOptions& options) {
+                     const LoadOptions& options, const std::function<void()>& check = {}) {
   const std::string& prefix = options.strip_prefix();
   std::map<std::string, const detail::StoredTensor*> by_key;
   std::vector<std::string> keys;
@@ -102,6 +110,7 @@ LoadResult load_into(const std::string& who, const std::string& source,
       all += prefix_hint(result.missing_keys, result.unexpected_keys);
   }
   CONVNET_CHECK(all.empty(), who, ": ", source, " does not fit: ", all, "; nothing was loaded");
+  if (check) check();
 
   // Convert everything first: an I64 value beyond int32 must fail before any copy.
   std::vector<Tensor> converted(targets.size());
@@ -126,6 +135,26 @@ std::string metadata_value(const Metadata& metadata, const std::string& key,
   CONVNET_CHECK(it != metadata.end(), "load_optimizer: ", path, " has no \"", key,
                 "\" in its __metadata__ (not an optimizer checkpoint?)");
   return it->second;
+}
+
+constexpr const char* kParametersDigest = "parameters_digest";
+
+// The pairing check of load_optimizer (see OptimizerLoadOptions). Files saved
+// before the digest existed have none and load unchecked.
+void check_parameters_digest(const Metadata& metadata, nn::Optimizer& optimizer,
+                             const std::string& path, const std::string& step) {
+  const auto saved = metadata.find(kParametersDigest);
+  if (saved == metadata.end()) return;
+  const std::string now = detail::digest_hex(detail::parameters_digest(optimizer.parameters()));
+  CONVNET_CHECK(saved->second == now, "load_optimizer: ", path,
+                " does not belong to the parameters it would update: it was saved (at step ",
+                step, ") with parameters whose digest is ", saved->second,
+                ", but the optimizer's parameters now give ", now,
+                ". Load the model file that was saved together with it first (load_safetensors "
+                "before load_optimizer); a model file from another save, or one replaced by a "
+                "save that crashed before its optimizer file was written, does not match. "
+                "Nothing was loaded; OptimizerLoadOptions().check_parameters(false) loads it "
+                "anyway");
 }
 
 const unsigned char* as_bytes(const std::string& bytes) {
@@ -162,7 +191,7 @@ Metadata load_safetensors(nn::Layer& model, const std::string& path) {
 }
 
 void save_optimizer(nn::Optimizer& optimizer, const std::string& path, const Metadata& metadata) {
-  for (const char* key : {"step", "lr", "optimizer"})
+  for (const char* key : {"step", "lr", "optimizer", kParametersDigest})
     CONVNET_CHECK(metadata.count(key) == 0, "save_optimizer: metadata key \"", key,
                   "\" is reserved for the optimizer's own value");
   // Zero state before the first step behaves like no state, and a file with
@@ -176,10 +205,12 @@ void save_optimizer(nn::Optimizer& optimizer, const std::string& path, const Met
   all["step"] = std::to_string(optimizer.step_count());
   all["lr"] = lr;
   all["optimizer"] = optimizer.name();
+  all[kParametersDigest] = detail::digest_hex(detail::parameters_digest(optimizer.parameters()));
   write_safetensors(path, tensors, all);
 }
 
-Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path) {
+Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path,
+                        const OptimizerLoadOptions& options) {
   const std::string bytes = detail::read_file_bytes("load_optimizer", path);
   const detail::SafetensorsView view =
       detail::parse_safetensors("load_optimizer: " + path + ": ", as_bytes(bytes), bytes.size());
@@ -196,13 +227,16 @@ Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path) {
                 path, ": step \"", step_text, "\" is not a non-negative integer");
   errno = 0;
   const float lr = std::strtof(lr_text.c_str(), &end);
-  CONVNET_CHECK(!lr_text.empty() && *end == '\0' && errno == 0 && lr >= 0.f, "load_optimizer: ",
-                path, ": lr \"", lr_text, "\" is not a non-negative number");
+  CONVNET_CHECK(!lr_text.empty() && *end == '\0' && errno == 0 && lr >= 0.f && std::isfinite(lr),
+                "load_optimizer: ", path, ": lr \"", lr_text, "\" is not a non-negative number");
 
   optimizer.ensure_state();
   std::vector<Target> targets;
   for (const auto& [name, tensor] : optimizer.state()) targets.push_back({name, tensor});
-  load_into("load_optimizer", path, view, targets, LoadOptions());
+  // After the fit check: a file for other shapes is better named by its shapes.
+  load_into("load_optimizer", path, view, targets, LoadOptions(), [&] {
+    if (options.check_parameters()) check_parameters_digest(metadata, optimizer, path, step_text);
+  });
   optimizer.set_step_count(step);
   optimizer.set_lr(lr);
   return metadata;

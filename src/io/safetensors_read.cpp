@@ -3,6 +3,8 @@
 // is copied, so a truncated or hand-edited file gives a message, never a crash.
 // One parser (parse_safetensors) serves files and memory buffers alike; the
 // dtype conversions are in safetensors_convert.cpp.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "io/safetensors_view.hpp"
 
@@ -27,6 +30,10 @@ using Json = nlohmann::ordered_json;  // keeps the file's tensor order
 
 // The reference implementation's limit: a larger header is surely not a checkpoint.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// A header nests three deep ({"name": {"shape": [...]}}). Each level costs the
+// JSON parser ~100 bytes, so 100 MB of "[[[[" would cost gigabytes: refused
+// before the parser builds it.
+constexpr int kMaxNesting = 8;
 
 struct Entry {
   std::string name;
@@ -51,6 +58,48 @@ constexpr DTypeInfo kDTypes[] = {
     {StoredDType::F64, "F64", 8},   {StoredDType::C64, "C64", 8},
 };
 
+// A JSON value for a message, cut short: a hostile header may hold megabytes in one value.
+std::string brief(const Json& value) {
+  std::string text = value.dump();
+  if (text.size() > 80) text = text.substr(0, 72) + " ...";
+  return text;
+}
+
+// Where `bytes` stops being UTF-8 (the format requires it; nlohmann checks only
+// inside strings and would quote the bad bytes into its message), or npos.
+// Overlong forms, surrogates and code points past U+10FFFF are invalid too.
+size_t invalid_utf8_at(const std::string& bytes) {
+  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char lead = s[i];
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length;
+    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) low = 0xA0;   // overlong
+      if (lead == 0xED) high = 0x9F;  // surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) low = 0x90;   // overlong
+      if (lead == 0xF4) high = 0x8F;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > n || s[i + 1] < low || s[i + 1] > high) return i;
+    for (size_t k = 2; k < length; ++k)
+      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return i;
+    i += length;
+  }
+  return std::string::npos;
+}
+
 const DTypeInfo& info(StoredDType dtype) {
   for (const DTypeInfo& i : kDTypes)
     if (i.dtype == dtype) return i;
@@ -60,7 +109,7 @@ const DTypeInfo& info(StoredDType dtype) {
 // One tensor's header entry, with its size checked against its shape.
 Entry parse_entry(const std::string& where, const std::string& name, const Json& value) {
   CONVNET_CHECK(value.is_object(), where, "tensor \"", name, "\": expected a JSON object, found ",
-                value.dump());
+                brief(value));
   const auto field = [&](const char* key) -> const Json& {
     const auto it = value.find(key);
     CONVNET_CHECK(it != value.end(), where, "tensor \"", name, "\" has no \"", key, "\"");
@@ -76,13 +125,13 @@ Entry parse_entry(const std::string& where, const std::string& name, const Json&
   // Sub-byte dtypes (F4, F6_*) and any future ones: their size is unknown here, so
   // the layout could not be checked.
   CONVNET_CHECK(known != std::end(kDTypes), where, "tensor \"", name, "\" has dtype ",
-                dtype.dump(), ", which is not a safetensors dtype convnet knows");
+                brief(dtype), ", which is not a safetensors dtype convnet knows");
   entry.dtype = known->dtype;
   CONVNET_CHECK(shape.is_array(), where, "tensor \"", name, "\": shape must be an array");
   std::vector<int64_t> dims;
   for (const Json& d : shape) {
     CONVNET_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= uint64_t(INT64_MAX), where,
-                  "tensor \"", name, "\": shape ", shape.dump(), " must hold non-negative integers");
+                  "tensor \"", name, "\": shape ", brief(shape), " must hold non-negative integers");
     dims.push_back(d.get<int64_t>());
   }
   // Checked as it grows so that neither the product nor its byte size overflows.
@@ -94,22 +143,23 @@ Entry parse_entry(const std::string& where, const std::string& name, const Json&
   for (int64_t extent : dims) {
     if (numel == 0) break;
     CONVNET_CHECK(uint64_t(extent) <= kMaxElements / numel, where, "tensor \"", name,
-                  "\": shape ", shape.dump(), " is impossibly large");
+                  "\": shape ", brief(shape),
+                  " is impossibly large: its size in bytes overflows int64");
     numel *= uint64_t(extent);
   }
   entry.shape = Shape(dims);
   CONVNET_CHECK(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() &&
                     offsets[1].is_number_unsigned(),
                 where, "tensor \"", name, "\": data_offsets must be [begin, end], found ",
-                offsets.dump());
+                brief(offsets));
   entry.begin = offsets[0].get<uint64_t>();
   entry.end = offsets[1].get<uint64_t>();
   CONVNET_CHECK(entry.begin <= entry.end, where, "tensor \"", name, "\": data_offsets ",
-                offsets.dump(), " end before they begin");
+                brief(offsets), " end before they begin");
   const uint64_t expected = numel * info(entry.dtype).size;
   CONVNET_CHECK(entry.end - entry.begin == expected, where, "tensor \"", name, "\": shape ",
                 entry.shape, " ", dtype.get<std::string>(), " needs ", expected,
-                " bytes but data_offsets ", offsets.dump(), " hold ", entry.end - entry.begin);
+                " bytes but data_offsets ", brief(offsets), " hold ", entry.end - entry.begin);
   return entry;
 }
 
@@ -118,7 +168,7 @@ Metadata parse_metadata(const std::string& where, const Json& value) {
   Metadata metadata;
   for (const auto& [key, v] : value.items()) {
     CONVNET_CHECK(v.is_string(), where, "__metadata__ \"", key, "\" must be a string, found ",
-                  v.dump());
+                  brief(v));
     metadata[key] = v.get<std::string>();
   }
   return metadata;
@@ -159,6 +209,11 @@ std::string read_file_bytes(const std::string& op, const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) CONVNET_FAIL(op, ": cannot open ", path, ": ", std::strerror(errno));
   std::string bytes;
+  // Sized from the file itself (never from what its header claims), once, so a
+  // large checkpoint is not copied as the string doubles.
+  struct stat info {};
+  if (::fstat(::fileno(file), &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0)
+    bytes.reserve(static_cast<size_t>(info.st_size));
   char chunk[1 << 16];
   size_t got;
   while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.append(chunk, got);
@@ -183,24 +238,57 @@ SafetensorsView parse_safetensors(std::string where, const unsigned char* data, 
   const std::string text(reinterpret_cast<const char*>(data) + 8, header_bytes);
   CONVNET_CHECK(!text.empty() && text[0] == '{', where,
                 "the header does not start with '{' (not a safetensors file?)");
+  const size_t bad_byte = invalid_utf8_at(text);
+  if (bad_byte != std::string::npos) {
+    char shown[8];
+    std::snprintf(shown, sizeof shown, "0x%02x", static_cast<unsigned char>(text[bad_byte]));
+    CONVNET_FAIL(where, "the header is not valid UTF-8: byte ", 8 + bad_byte, " of the file is ",
+                 shown, " (the format's header is UTF-8 JSON)");
+  }
 
   // A JSON object may legally repeat a key, the last one winning; in a header
-  // that hides a tensor, so it is an error.
-  std::set<std::string> names;
-  std::string repeated;
-  const auto find_repeats = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (event == Json::parse_event_t::key && depth == 1 &&
-        !names.insert(parsed.get<std::string>()).second)
-      repeated = parsed.get<std::string>();
+  // that hides a tensor (or one tensor's dtype, or a metadata value), so it is
+  // an error at every level.
+  struct Level {
+    std::string name;  // the key this object is the value of (unused at the top)
+    std::set<std::string> keys;
+    std::string last_key;
+  };
+  std::vector<Level> levels;
+  std::string repeated, repeated_in;
+  bool repeated_at_top = false;
+  const auto check_event = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    const bool opens = event == Json::parse_event_t::object_start ||
+                       event == Json::parse_event_t::array_start;
+    // Thrown through the parser, which cleans up after itself.
+    if (opens && depth >= kMaxNesting)
+      CONVNET_FAIL(where, "the header nests more than ", kMaxNesting,
+                   " levels deep, which no safetensors header does");
+    if (event == Json::parse_event_t::object_start) {
+      levels.push_back({levels.empty() ? "" : levels.back().last_key, {}, {}});
+    } else if (event == Json::parse_event_t::object_end) {
+      levels.pop_back();
+    } else if (event == Json::parse_event_t::key && !levels.empty()) {
+      Level& level = levels.back();
+      level.last_key = parsed.get<std::string>();
+      if (!level.keys.insert(level.last_key).second && repeated.empty()) {
+        repeated = level.last_key;
+        repeated_in = level.name;
+        repeated_at_top = levels.size() == 1;
+      }
+    }
     return true;
   };
   Json header;
   try {
-    header = Json::parse(text, find_repeats);
+    header = Json::parse(text, check_event);
   } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1E468
     CONVNET_FAIL(where, "corrupt JSON header: ", e.what());
   }
-  CONVNET_CHECK(repeated.empty(), where, "the header names \"", repeated, "\" twice");
+  CONVNET_CHECK(repeated.empty() || !repeated_at_top, where, "the header names \"", repeated,
+                "\" twice");
+  CONVNET_CHECK(repeated.empty(), where, "the header's \"", repeated_in, "\" has the key \"",
+                repeated, "\" twice");
   CONVNET_CHECK(header.is_object(), where, "the header must be a JSON object");
 
   const uint64_t buffer_bytes = after_length - header_bytes;

@@ -16,6 +16,11 @@
 #include "support/values.hpp"
 
 namespace convnet::test {
+// An inline namespace of their own, so that these inline helpers never meet
+// another test header's helper of the same name (tests/cli has a ScratchDir
+// too): the one test binary would otherwise link one class's members for the
+// other's objects (an ODR violation, which crashed under AddressSanitizer).
+inline namespace io_files {
 
 // A fresh directory, removed with everything in it when the test ends.
 class ScratchDir {
@@ -83,4 +88,5 @@ inline std::vector<std::string> temp_files_in(const std::filesystem::path& dir) 
   return found;
 }
 
+}  // namespace io_files
 }  // namespace convnet::test

@@ -18,8 +18,11 @@ struct IdxArray {
 // Reads `path` (raw, or gzip when it starts with 1f 8b). Throws convnet::Error
 // naming the file and the cause when it is missing, unreadable, has the wrong
 // magic or element type, has zero or absurd extents, or is truncated/too long
-// (file size must equal header + product(dims)). `expected_rank` (when > 0)
-// must equal the number of dimensions.
+// (file size must equal header + product(dims)), or its extents multiply past
+// 2^31 elements. `expected_rank` (when > 0) must equal the number of
+// dimensions. The header is not trusted: the buffer grows with the data that
+// actually arrives (never past twice of it), so a 12-byte file claiming 2 GB
+// fails as truncated without allocating 2 GB.
 IdxArray read_idx(const std::string& path, int expected_rank = 0);
 
 }  // namespace convnet::data

@@ -8,8 +8,13 @@
 // nn.Sequential loads our files with load_state_dict(strict=True), and we load
 // its files (F16, BF16, F64 and I64 included; see Reading) with load_safetensors.
 //
-// Writes are atomic: the file is written to "<path>.tmp-<pid>", flushed and
-// renamed over <path>, so a crash never leaves a half-written checkpoint.
+// Writes (write_safetensors, save_safetensors, save_optimizer) are atomic: the
+// bytes go to a temporary file beside <path> ("<path>.tmp-<pid>-<n>"), which is
+// fsync'ed and renamed over <path>, and the directory is fsync'ed. A process
+// killed at any instant leaves <path> either complete and old or complete and
+// new (tests/io/crash_safe_checkpoint_test.cpp kills writers to check it). A
+// killed writer's temporary file stays until the next successful save to the
+// same path, which removes those of processes no longer running.
 #pragma once
 
 #include <cstddef>
@@ -69,11 +74,13 @@ struct SafetensorsFile {
   const Tensor* find(const std::string& name) const;
 };
 
-// Reads and validates a whole file: header size within the file, valid JSON,
-// known dtypes, offsets contiguous from 0 with no holes or overlaps, sizes
-// matching shapes, the file ending at the buffer's end. Any violation throws
+// Reads and validates a whole file: header size within the file, a header of
+// valid UTF-8 JSON (no key twice at any level, nested at most 8 deep), known
+// dtypes, shapes whose byte size fits int64, offsets contiguous from 0 with no
+// holes or overlaps (entries may be listed in any order), sizes matching
+// shapes, the file ending at the buffer's end. Any violation throws
 // convnet::Error naming the file and the problem, before anything of the size
-// the header claims is allocated.
+// the header claims is allocated: only the file's real size is (read whole).
 SafetensorsFile read_safetensors(const std::string& path);
 // The same for `size` bytes at `data` (a file already in memory, a download, a
 // resource); messages name "<memory buffer>". The tensors are copies: the bytes
@@ -146,10 +153,39 @@ Metadata load_safetensors(nn::Layer& model, const std::string& path);
 
 // ---- Optimizers
 
-// Optimizer state ("<param>.exp_avg", ...) and its step count (metadata "step").
+// Optimizer state ("<param>.exp_avg", ...) with metadata "optimizer" (its
+// name), "step", "lr", and "parameters_digest": a 64-bit digest of the names,
+// shapes and values of the parameters the optimizer updates, taken when saved.
+// Save the model and its optimizer at the same step, and on resume load the
+// model file first:
+//   io::save_safetensors(net, "m.safetensors");  io::save_optimizer(opt, "m.optimizer.safetensors");
+//   ...
+//   io::load_safetensors(net, "m.safetensors");  io::load_optimizer(opt, "m.optimizer.safetensors");
+// The model file restores exactly the values the digest was taken of, so a pair
+// that belongs together loads, and an optimizer file beside a model file from
+// another step or run (or beside the new model file of a save that was killed
+// before it wrote the optimizer file) is a convnet::Error that says so, with
+// nothing loaded. Files written before the digest existed load unchecked.
 // Loading is strict, with the same dtype conversions as a model.
 void save_optimizer(nn::Optimizer& optimizer, const std::string& path,
                     const Metadata& metadata = {});
-Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path);
+
+class OptimizerLoadOptions {
+ public:
+  // true (the default): the file's parameters_digest must match the optimizer's
+  // parameters as they are now. false: load the state whatever the parameters
+  // hold (state carried over to a model changed on purpose).
+  OptimizerLoadOptions& check_parameters(bool value) {
+    check_parameters_ = value;
+    return *this;
+  }
+  bool check_parameters() const { return check_parameters_; }
+
+ private:
+  bool check_parameters_ = true;
+};
+
+Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path,
+                        const OptimizerLoadOptions& options = OptimizerLoadOptions());
 
 }  // namespace convnet::io

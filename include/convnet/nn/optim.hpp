@@ -28,6 +28,10 @@ class Optimizer {
   int64_t step_count() const { return step_; }
   void set_backend(std::optional<Backend::Kind> kind) { backend_ = kind; }
 
+  // The parameters it updates, in the order given; checkpoints tie the optimizer
+  // state to their values (io::save_optimizer).
+  const std::vector<Parameter*>& parameters() const { return params_; }
+
   // "SGD", "Adam", "AdamW": checkpoints refuse to load one optimizer's state into another.
   virtual std::string name() const = 0;
   // Per-parameter state tensors, named "<param>.<state>" (e.g. "0.weight.exp_avg"),
