@@ -5,13 +5,21 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
 #include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
+#include "common/report.hpp"
 #include "convnet/convnet.hpp"
 
 using namespace convnet;
@@ -19,6 +27,7 @@ using namespace convnet;
 namespace {
 
 const char* kDefaultDigits = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz";
+constexpr int64_t kTestSamples = 300;
 
 struct Dataset {
   std::vector<float> images;  // [n, 1, 8, 8], scaled to [0, 1]
@@ -26,33 +35,68 @@ struct Dataset {
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
 };
 
-// Each line: 64 pixel values in 0..16, then the label.
+// One CSV field as a number; false when it is not one (or not finite).
+bool parse_number(const std::string& field, double& value) {
+  const char* begin = field.c_str();
+  char* end = nullptr;
+  value = std::strtod(begin, &end);
+  if (end == begin) return false;
+  while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n') ++end;
+  return *end == '\0' && std::isfinite(value);
+}
+
+// Each line: 64 pixel values in 0..16, then the label 0..9. gzip or plain text.
 Dataset read_digits(const std::string& path) {
+  std::error_code ec;
+  CONVNET_CHECK(std::filesystem::exists(path, ec), "digits_cnn: ", path,
+                ": no such file (install Debian's python3-sklearn, or pass --data PATH)");
+  CONVNET_CHECK(std::filesystem::is_regular_file(path, ec), "digits_cnn: ", path, ": is not a regular file");
   gzFile file = gzopen(path.c_str(), "rb");
-  CONVNET_CHECK(file != nullptr, "digits_cnn: cannot open ", path,
-                " (install Debian's python3-sklearn, or pass --data PATH)");
+  CONVNET_CHECK(file != nullptr, "digits_cnn: cannot open ", path, ": ", std::strerror(errno));
+  // Closes the file on every way out, the errors below included.
+  const std::unique_ptr<gzFile_s, int (*)(gzFile)> closer(file, gzclose);
   Dataset data;
-  std::string line;
   char buffer[4096];
   int line_number = 0;
-  while (gzgets(file, buffer, sizeof buffer) != nullptr) {
-    line = buffer;
+  for (;;) {
+    // A line may be longer than the buffer: read until its newline.
+    std::string line;
+    while (gzgets(file, buffer, sizeof buffer) != nullptr) {
+      line += buffer;
+      if (!line.empty() && line.back() == '\n') break;
+    }
+    int error = Z_OK;
+    const char* message = gzerror(file, &error);
+    // zlib reports a stream cut short as Z_BUF_ERROR, a bad checksum as Z_DATA_ERROR.
+    CONVNET_CHECK(error == Z_OK, "digits_cnn: ", path, ": corrupt or truncated gzip data after line ",
+                  line_number, " (", message, ")");
+    if (line.empty()) break;
     ++line_number;
     if (line.find_first_not_of(" \r\n") == std::string::npos) continue;
     std::stringstream fields(line);
     std::string field;
-    std::vector<float> values;
-    while (std::getline(fields, field, ',')) values.push_back(std::stof(field));
-    if (values.size() != 65) {
-      gzclose(file);
-      CONVNET_FAIL("digits_cnn: ", path, " line ", line_number, " has ", values.size(),
-                   " fields, expected 65 (64 pixels and a label)");
+    std::vector<double> values;
+    while (std::getline(fields, field, ',')) {
+      double value = 0;
+      CONVNET_CHECK(parse_number(field, value), "digits_cnn: ", path, " line ", line_number, " field ",
+                    values.size() + 1, " is \"", field.substr(0, 20), "\", not a number");
+      values.push_back(value);
     }
-    for (int i = 0; i < 64; ++i) data.images.push_back(values[i] / 16.f);
-    data.labels.push_back(static_cast<int32_t>(values[64]));
+    CONVNET_CHECK(values.size() == 65, "digits_cnn: ", path, " line ", line_number, " has ", values.size(),
+                  " fields, expected 65 (64 pixels and a label)");
+    for (int i = 0; i < 64; ++i) {
+      CONVNET_CHECK(values[i] >= 0 && values[i] <= 16, "digits_cnn: ", path, " line ", line_number, " pixel ",
+                    i + 1, " is ", values[i], ", outside 0..16");
+      data.images.push_back(static_cast<float>(values[i] / 16));
+    }
+    const double label = values[64];
+    CONVNET_CHECK(label == std::floor(label) && label >= 0 && label <= 9, "digits_cnn: ", path, " line ",
+                  line_number, " has label ", label, ", expected a digit 0..9");
+    data.labels.push_back(static_cast<int32_t>(label));
   }
-  gzclose(file);
-  CONVNET_CHECK(data.size() > 0, "digits_cnn: no samples in ", path);
+  // 300 samples are held out for testing; training needs at least one more.
+  CONVNET_CHECK(data.size() > kTestSamples, "digits_cnn: ", path, " holds ", data.size(), " samples; ",
+                kTestSamples, " are held out for testing, so at least ", kTestSamples + 1, " are needed");
   return data;
 }
 
@@ -84,20 +128,24 @@ double accuracy(nn::Sequential& net, const Dataset& data, const std::vector<int6
 }  // namespace
 
 int main(int argc, char** argv) {
+  using examples::number_in;
+  const char* program = "digits_cnn";
   CLI::App app{"Train a small CNN on scikit-learn's 8x8 digits with convnet"};
   std::string data_path = kDefaultDigits, backend_name = "cpu";
   int epochs = 30, batch_size = 32;
   float lr = 0.05f;
   uint64_t seed = 1;
-  app.add_option("--data", data_path, "digits.csv.gz (from python3-sklearn)");
-  app.add_option("--backend", backend_name, "cpu, cuda or cudnn")->check(CLI::IsMember({"cpu", "cuda", "cudnn"}));
-  app.add_option("--epochs", epochs, "passes over the training set")->check(CLI::PositiveNumber);
-  app.add_option("--batch-size", batch_size, "samples per step")->check(CLI::PositiveNumber);
-  app.add_option("--lr", lr, "SGD learning rate (momentum 0.9)");
-  app.add_option("--seed", seed, "seed for initialisation and shuffling");
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--data", data_path, "digits.csv.gz (from python3-sklearn), gzip or plain CSV")
+      ->check(examples::kNonEmptyPath);
+  app.add_option("--backend", backend_name, "cpu, cuda or cudnn")
+      ->check(examples::one_of({"cpu", "cuda", "cudnn"}));
+  app.add_option("--epochs", epochs, "passes over the training set")->transform(examples::positive<int>());
+  app.add_option("--batch-size", batch_size, "samples per step")->transform(number_in<int>(1, 65536));
+  app.add_option("--lr", lr, "SGD learning rate (momentum 0.9)")->transform(examples::positive<float>());
+  app.add_option("--seed", seed, "seed for initialisation and shuffling")->transform(number_in<uint64_t>(0));
+  if (const auto exit_code = examples::parse(app, argc, argv)) return *exit_code;
 
-  try {
+  return examples::run_reporting_errors(program, [&] {
     const auto start = std::chrono::steady_clock::now();
     const Backend::Kind kind = parse_backend_kind(backend_name);
     const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
@@ -110,8 +158,8 @@ int main(int argc, char** argv) {
     std::iota(order.begin(), order.end(), 0);
     std::vector<float> keys = Tensor::rand({data.size()}, Device::cpu(), next_seed()).to_vector<float>();
     std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
-    const std::vector<int64_t> test(order.begin(), order.begin() + 300);
-    std::vector<int64_t> train(order.begin() + 300, order.end());
+    const std::vector<int64_t> test(order.begin(), order.begin() + kTestSamples);
+    std::vector<int64_t> train(order.begin() + kTestSamples, order.end());
 
     nn::Sequential net;
     net.add<nn::Conv2d>(nn::Conv2dOptions(1, 16, 3).padding(1)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
@@ -145,8 +193,11 @@ int main(int argc, char** argv) {
         net.backward(loss.backward());
         opt.step();
         opt.zero_grad();
-        loss_sum += l.item();  // host read for the log line
+        const float step_loss = l.item();  // host read for the log line
         ++batches;
+        CONVNET_CHECK(std::isfinite(step_loss), "the training loss is ", step_loss, " at epoch ", epoch,
+                      ", step ", batches, " (learning rate ", lr, "); lower --lr");
+        loss_sum += step_loss;
       }
       if (epoch == 1 || epoch % 5 == 0 || epoch == epochs)
         std::printf("epoch %2d  loss %.4f  train acc %.2f%%  test acc %.2f%%\n", epoch, loss_sum / batches,
@@ -155,9 +206,6 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("test accuracy %.2f%% on %zu held-out digits, backend %s, %.1f s\n",
                 accuracy(net, data, test, device, backend), test.size(), backend_name.c_str(), seconds);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

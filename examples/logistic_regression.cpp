@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/report.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -108,25 +109,33 @@ void print_weights(nn::Linear& model, int negative, int positive) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using examples::number_in;
+  const char* program = "logistic_regression";
   CLI::App app{"Logistic regression (sigmoid + binary cross-entropy) on MNIST 4 vs 9, with convnet"};
   std::string data_dir = data::default_mnist_dir();
   int epochs = 10, batch_size = 64, negative = 4, positive = 9;
   float lr = 0.2f;
   uint64_t seed = 1;
-  app.add_option("--data", data_dir, "directory with the four MNIST IDX files");
-  app.add_option("--epochs", epochs, "passes over the training images")->check(examples::kPositive);
-  app.add_option("--batch-size", batch_size, "images per step")->check(examples::kPositive);
-  app.add_option("--lr", lr, "SGD learning rate")->check(examples::kPositive);
-  app.add_option("--seed", seed, "seed for initialisation and shuffling");
-  app.add_option("--negative", negative, "the digit with target 0")->check(CLI::Range(0, 9));
-  app.add_option("--positive", positive, "the digit with target 1")->check(CLI::Range(0, 9));
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--data", data_dir, "directory with the four MNIST IDX files")->check(examples::kNonEmptyPath);
+  app.add_option("--epochs", epochs, "passes over the training images")->transform(examples::positive<int>());
+  app.add_option("--batch-size", batch_size, "images per step")->transform(number_in<int>(1, 65536));
+  app.add_option("--lr", lr, "SGD learning rate")->transform(examples::positive<float>());
+  app.add_option("--seed", seed, "seed for initialisation and shuffling")->transform(number_in<uint64_t>(0));
+  app.add_option("--negative", negative, "the digit with target 0")->transform(number_in<int>(0, 9));
+  app.add_option("--positive", positive, "the digit with target 1")->transform(number_in<int>(0, 9));
+  if (const auto exit_code = examples::parse(app, argc, argv)) return *exit_code;
+  if (negative == positive)
+    return examples::usage_error(program, "--negative and --positive are both " + std::to_string(positive) +
+                                              "; pick two different digits");
 
-  try {
-    CONVNET_CHECK(negative != positive, "logistic_regression: --negative and --positive are both ", positive);
+  return examples::run_reporting_errors(program, [&] {
     const auto start = std::chrono::steady_clock::now();
+    examples::check_data_folder(program, data_dir);
     const BinaryData train = select_digits(data::load_mnist(data_dir, data::Split::Train), negative, positive);
     const BinaryData test = select_digits(data::load_mnist(data_dir, data::Split::Test), negative, positive);
+    CONVNET_CHECK(train.size() > 0 && test.size() > 0, program, ": ", data_dir, " holds ", train.size(),
+                  " training and ", test.size(), " test images of ", negative, " and ", positive,
+                  "; both splits need some");
     std::printf("data: %s — %d vs %d: %lld training and %lld test images\n", data_dir.c_str(), negative,
                 positive, static_cast<long long>(train.size()), static_cast<long long>(test.size()));
 
@@ -151,8 +160,11 @@ int main(int argc, char** argv) {
         model.backward(loss.backward());  // (sigmoid(s) - t) · x, averaged over the batch
         opt.step();
         opt.zero_grad();
-        loss_sum += l.item();
+        const float step_loss = l.item();  // on the CPU: a plain read, no sync
         ++batches;
+        CONVNET_CHECK(std::isfinite(step_loss), program, ": the training loss is ", step_loss, " at epoch ",
+                      epoch, ", step ", batches, " (learning rate ", lr, "); lower --lr");
+        loss_sum += step_loss;
       }
       std::printf("epoch %2d  loss %.4f  train acc %.2f%%  test acc %.2f%%\n", epoch, loss_sum / batches,
                   100.0 * accuracy(model, train), 100.0 * accuracy(model, test));
@@ -162,9 +174,6 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("\ntest accuracy %.2f%% on %lld images of %d and %d, %.1f s\n", 100.0 * accuracy(model, test),
                 static_cast<long long>(test.size()), negative, positive, seconds);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/report.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -32,47 +33,54 @@
 
 using namespace convnet;
 
-namespace {
-
-}  // namespace
-
 int main(int argc, char** argv) {
+  using examples::number_in;
+  const char* program = "mlp_mnist";
   CLI::App app{"A 784-hidden-10 MLP trained by backpropagation on MNIST, with convnet"};
   std::string data_dir = data::default_mnist_dir(), backend_name = "auto", activation = "relu";
   std::string schedule_name = "cosine", save_path, metrics_csv;
   int hidden = 256, epochs = 8, batch_size = 64;
   float lr = 0.05f, momentum = 0.9f;
   uint64_t seed = 1;
-  app.add_option("--data", data_dir, "directory with the four MNIST IDX files");
+  bool allow_nonfinite = false;
+  app.add_option("--data", data_dir, "directory with the four MNIST IDX files")->check(examples::kNonEmptyPath);
   app.add_option("--backend", backend_name, "auto (cuda when a GPU is present, else cpu), cpu, cuda or cudnn")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda", "cudnn"}));
-  app.add_option("--hidden", hidden, "neurons in the hidden layer")->check(examples::kPositive);
+      ->check(examples::one_of({"auto", "cpu", "cuda", "cudnn"}));
+  app.add_option("--hidden", hidden, "neurons in the hidden layer")->transform(number_in<int>(1, 65536));
   app.add_option("--activation", activation, "relu, or sigmoid as in the series")
-      ->check(CLI::IsMember({"relu", "sigmoid"}));
-  app.add_option("--epochs", epochs, "passes over the 60,000 training images")->check(examples::kPositive);
-  app.add_option("--batch-size", batch_size, "images per step")->check(examples::kPositive);
-  app.add_option("--lr", lr, "peak SGD learning rate")->check(examples::kPositive);
-  app.add_option("--momentum", momentum, "SGD momentum")->check(CLI::Range(0.f, 0.999f));
+      ->check(examples::one_of({"relu", "sigmoid"}));
+  app.add_option("--epochs", epochs, "passes over the 60,000 training images")
+      ->transform(examples::positive<int>());
+  app.add_option("--batch-size", batch_size, "images per step")->transform(number_in<int>(1, 65536));
+  app.add_option("--lr", lr, "peak SGD learning rate")->transform(examples::positive<float>());
+  app.add_option("--momentum", momentum, "SGD momentum")->transform(number_in<float>(0.f, 0.999f));
   app.add_option("--schedule", schedule_name, "learning-rate schedule: constant, step, cosine or onecycle")
-      ->check(CLI::IsMember({"constant", "step", "cosine", "onecycle"}));
-  app.add_option("--seed", seed, "seed for initialisation and shuffling");
-  app.add_option("--save", save_path, "write the trained weights here (safetensors)");
-  app.add_option("--metrics-csv", metrics_csv, "write per-epoch metrics here (CSV)");
-  CLI11_PARSE(app, argc, argv);
+      ->check(examples::one_of({"constant", "step", "cosine", "onecycle"}));
+  app.add_option("--seed", seed, "seed for initialisation and shuffling")->transform(number_in<uint64_t>(0));
+  app.add_option("--save", save_path, "write the trained weights here (safetensors)")
+      ->check(examples::kNonEmptyPath);
+  app.add_option("--metrics-csv", metrics_csv, "write per-epoch metrics here (CSV)")
+      ->check(examples::kNonEmptyPath);
+  app.add_flag("--allow-nonfinite", allow_nonfinite,
+               "train on when a step's loss is NaN or infinite (by default training stops with an error "
+               "naming the epoch and the step)");
+  if (const auto exit_code = examples::parse(app, argc, argv)) return *exit_code;
 
-  try {
+  return examples::run_reporting_errors(program, [&] {
     const auto start = std::chrono::steady_clock::now();
+    examples::check_writable(program, "--save", save_path);
+    examples::check_writable(program, "--metrics-csv", metrics_csv);
+    examples::check_data_folder(program, data_dir);
 
     // auto: the GPU when there is one (cuDNN if present, else our kernels), else the CPU.
     Backend::Kind kind;
-    if (backend_name == "auto")
-      kind = default_backend(cuda_available() ? Device::cuda() : Device::cpu());
+    if (backend_name == "auto")  // CONVNET_BACKEND (cpu included) when set, else the best present
+      kind = default_backend_choice().value_or(
+          default_backend(cuda_available() ? Device::cuda() : Device::cpu()));
     else
       kind = parse_backend_kind(backend_name);
     const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
     get_backend(kind);  // fails here, with the reason, when that backend cannot run
-    examples::check_writable("mlp_mnist", save_path);
-    examples::check_writable("mlp_mnist", metrics_csv);
 
     const data::Dataset train_set = data::load_mnist(data_dir, data::Split::Train);
     const data::Dataset test_set = data::load_mnist(data_dir, data::Split::Test);
@@ -114,13 +122,18 @@ int main(int argc, char** argv) {
     train::TrainerOptions trainer_options;
     trainer_options.epochs = epochs;
     trainer_options.metrics_csv = metrics_csv;
+    trainer_options.allow_nonfinite = allow_nonfinite;
     train::Trainer trainer(net, loss, opt, *schedule, trainer_options);
-    trainer.on_epoch_end = [](const train::EpochMetrics& m) {
+    trainer.on_epoch_end = [program](const train::EpochMetrics& m) {
       std::printf("epoch %2lld  loss %.4f  train acc %.2f%%  test loss %.4f  test acc %.2f%%  lr %.4f  "
                   "%.1f s  %.0f img/s\n",
                   static_cast<long long>(m.epoch), m.train_loss, 100.0 * m.train_accuracy, m.test_loss,
                   100.0 * m.test_accuracy, m.lr, m.seconds, m.images_per_second);
       std::fflush(stdout);
+      if (m.nonfinite_steps > 0)
+        std::fprintf(stderr, "%s: warning: %lld steps of epoch %lld had a non-finite loss (trained on: "
+                     "--allow-nonfinite)\n", program, static_cast<long long>(m.nonfinite_steps),
+                     static_cast<long long>(m.epoch));
     };
     trainer.fit(train_loader, &test_loader);
 
@@ -132,9 +145,6 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("test accuracy %.2f%% on %lld images, backend %s, %.1f s\n", 100.0 * result.accuracy,
                 static_cast<long long>(result.samples), convnet::backend_name(kind), seconds);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

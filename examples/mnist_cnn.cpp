@@ -11,13 +11,15 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/pgm.hpp"
+#include "common/report.hpp"
 #include "convnet/convnet.hpp"
 #include "convnet/data/dataloader.hpp"
 #include "convnet/io/safetensors.hpp"
@@ -27,18 +29,22 @@ using namespace convnet;
 
 namespace {
 
+const char* kProgram = "mnist_cnn";
+
 struct Flags {
   std::string backend = "auto", data, dataset = "mnist", save, load, predict, metrics, schedule = "onecycle";
   int epochs = 3;
   int64_t batch_size = 64;
   float lr = 0.05f, momentum = 0.9f, weight_decay = 5e-4f;
   uint64_t seed = 1;
-  bool eval_only = false, device_resident = false;
+  bool eval_only = false, device_resident = false, allow_nonfinite = false;
 };
 
-// "auto": the best backend this build and machine have.
+// "auto": CONVNET_BACKEND when set (set_default_backend), else the best backend
+// this build and machine have.
 Backend::Kind pick_backend(const std::string& name) {
   if (name != "auto") return parse_backend_kind(name);
+  if (const std::optional<Backend::Kind> chosen = default_backend_choice()) return *chosen;
   for (Backend::Kind k : {Backend::Kind::Cudnn, Backend::Kind::Cuda})
     if (backend_available(k)) return k;
   return Backend::Kind::Cpu;
@@ -57,51 +63,11 @@ std::string optimizer_path(const std::string& model_path) {
   return (dot == std::string::npos ? model_path : model_path.substr(0, dot)) + ".optimizer.safetensors";
 }
 
-// Reads a binary (P5) or ASCII (P2) PGM of 28x28 pixels into [1, 1, 28, 28] in [0, 1].
+// `pixels`: the --predict image as read_pgm returned it, [1, 1, 28, 28] in [0, 1].
 // MNIST digits are white on black; an image drawn black on white must be inverted first.
-Tensor read_pgm(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  CONVNET_CHECK(in, "predict: cannot open ", path);
-  std::string magic;
-  int width = 0, height = 0, max_value = 0;
-  in >> magic;
-  auto skip_comments = [&] {
-    in >> std::ws;
-    while (in.peek() == '#') {
-      std::string line;
-      std::getline(in, line);
-      in >> std::ws;
-    }
-  };
-  skip_comments(); in >> width; skip_comments(); in >> height; skip_comments(); in >> max_value;
-  CONVNET_CHECK(in && (magic == "P5" || magic == "P2"), "predict: ", path,
-                " is not a PGM file (expected P5 or P2 header)");
-  CONVNET_CHECK(width == 28 && height == 28, "predict: ", path, " is ", width, "x", height,
-                "; the model reads 28x28 images");
-  CONVNET_CHECK(max_value > 0 && max_value < 256, "predict: ", path, " has maxval ", max_value,
-                "; only 8-bit PGM is supported");
-  std::vector<float> pixels(28 * 28);
-  if (magic == "P5") {
-    in.get();  // the single whitespace after maxval
-    std::vector<unsigned char> bytes(pixels.size());
-    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    CONVNET_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), "predict: ", path,
-                  " is truncated");
-    for (size_t i = 0; i < bytes.size(); ++i) pixels[i] = bytes[i] / float(max_value);
-  } else {
-    for (float& p : pixels) {
-      int v = -1;
-      in >> v;
-      CONVNET_CHECK(in && v >= 0 && v <= max_value, "predict: ", path, " has a bad pixel value");
-      p = v / float(max_value);
-    }
-  }
-  return Tensor::from_vector(pixels, {1, 1, 28, 28});
-}
-
-void predict(nn::Sequential& net, const std::string& path, data::Normalization norm, Device device,
-             Backend& backend) {
-  Tensor image = norm(read_pgm(path));
+void predict(nn::Sequential& net, const std::string& path, const Tensor& pixels, data::Normalization norm,
+             Device device, Backend& backend) {
+  Tensor image = norm(pixels);
   Tensor probs = ops::softmax_forward(backend, net.forward(image.to(device), nn::Mode::Eval));
   const std::vector<float> p = probs.to_vector<float>();
   int best = 0;
@@ -114,8 +80,18 @@ void predict(nn::Sequential& net, const std::string& path, data::Normalization n
 
 int run(const Flags& f) {
   const auto start = std::chrono::steady_clock::now();
-  examples::check_writable("mnist_cnn", f.save);
-  examples::check_writable("mnist_cnn", f.metrics);
+  // Every file the command line names is checked before any data is read:
+  // outputs must be writable, inputs readable and well-formed.
+  examples::check_writable(kProgram, "--save", f.save);
+  if (!f.save.empty()) examples::check_writable(kProgram, "--save", optimizer_path(f.save));
+  examples::check_writable(kProgram, "--metrics", f.metrics);
+  if (!f.load.empty()) examples::check_readable_file(kProgram, "--load", f.load);
+  const Tensor image = f.predict.empty() ? Tensor() : examples::read_pgm(f.predict);
+  const std::string dir = !f.data.empty() ? f.data
+                          : f.dataset == "fashion" ? data::default_fashion_mnist_dir()
+                                                   : data::default_mnist_dir();
+  examples::check_data_folder(kProgram, dir);
+
   const Backend::Kind kind = pick_backend(f.backend);
   Backend& backend = get_backend(kind);  // throws with the reason when unavailable
   const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
@@ -128,20 +104,25 @@ int run(const Flags& f) {
   net.to(device);
   net.set_backend(kind);
   std::printf("%s\n", net.summary({f.batch_size, 1, 28, 28}, device).c_str());
-  std::printf("backend: %s on %s\n", backend_name(kind), device.str().c_str());
+  std::printf("backend: %s on %s, math %s%s\n", backend_name(kind), device.str().c_str(),
+              math_mode_name(math_mode()), deterministic() ? ", deterministic" : "");
+  if (kind == Backend::Kind::Cudnn) std::printf("%s\n", backend_library(kind).c_str());
 
   if (!f.load.empty()) {
     io::load_safetensors(net, f.load);
     std::printf("loaded %s\n", f.load.c_str());
   }
-  if (!f.predict.empty() && (f.eval_only || f.epochs == 0)) {
-    predict(net, f.predict, norm, device, backend);
+  nn::SGD optimizer(net.parameters(), {f.lr, f.momentum, 0.f, f.weight_decay, true});
+  optimizer.set_backend(kind);
+  if (!f.eval_only && !f.load.empty() && std::ifstream(optimizer_path(f.load)).good()) {
+    io::load_optimizer(optimizer, optimizer_path(f.load));
+    std::printf("loaded %s\n", optimizer_path(f.load).c_str());
+  }
+  if (!f.predict.empty() && f.eval_only) {
+    predict(net, f.predict, image, norm, device, backend);
     return 0;
   }
 
-  const std::string dir = !f.data.empty() ? f.data
-                          : fashion       ? data::default_fashion_mnist_dir()
-                                          : data::default_mnist_dir();
   const data::Dataset test_set = data::load_mnist(dir, data::Split::Test);
   data::DataLoaderOptions test_options;
   test_options.batch_size = 500;
@@ -153,8 +134,6 @@ int run(const Flags& f) {
 
   nn::CrossEntropyLoss loss;
   loss.set_backend(kind);
-  nn::SGD optimizer(net.parameters(), {f.lr, f.momentum, 0.f, f.weight_decay, true});
-  optimizer.set_backend(kind);
 
   if (!f.eval_only) {
     const data::Dataset train_set = data::load_mnist(dir, data::Split::Train);
@@ -165,8 +144,6 @@ int run(const Flags& f) {
     train_options.shuffle = true;
     train_options.seed = f.seed;
     data::DataLoader train_loader(train_set, train_options);
-    if (!f.load.empty() && std::ifstream(optimizer_path(f.load)).good())
-      io::load_optimizer(optimizer, optimizer_path(f.load));
 
     const int64_t total_steps = f.epochs * train_loader.batches_per_epoch();
     auto schedule = train::make_schedule(f.schedule, f.lr, total_steps, train_loader.batches_per_epoch());
@@ -176,12 +153,18 @@ int run(const Flags& f) {
     train::TrainerOptions options;
     options.epochs = f.epochs;
     options.metrics_csv = f.metrics;
+    options.allow_nonfinite = f.allow_nonfinite;
     train::Trainer trainer(net, loss, optimizer, *schedule, options);
-    trainer.on_epoch_end = [](const train::EpochMetrics& m) {
+    const int64_t batches = train_loader.batches_per_epoch();
+    trainer.on_epoch_end = [batches](const train::EpochMetrics& m) {
       std::printf("epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f img/s\n",
                   static_cast<long long>(m.epoch), m.train_loss, 100 * m.train_accuracy, m.test_loss,
                   100 * m.test_accuracy, m.seconds, m.images_per_second);
       std::fflush(stdout);
+      if (m.nonfinite_steps > 0)
+        std::fprintf(stderr, "%s: warning: %lld of %lld steps of epoch %lld had a non-finite loss "
+                     "(trained on: --allow-nonfinite)\n", kProgram, static_cast<long long>(m.nonfinite_steps),
+                     static_cast<long long>(batches), static_cast<long long>(m.epoch));
     };
     trainer.fit(train_loader, &test_loader);
     if (!f.save.empty()) {
@@ -194,7 +177,7 @@ int run(const Flags& f) {
   const train::EvalResult result = train::evaluate(net, test_loader, 10, train::Confusion::Compute);
   std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n%s\n",
               train::format_confusion(result).c_str());
-  if (!f.predict.empty()) predict(net, f.predict, norm, device, backend);
+  if (!f.predict.empty()) predict(net, f.predict, image, norm, device, backend);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("test accuracy: %.2f%% (%lld images), test loss %.4f, backend %s, wall time %.1f s\n",
               100 * result.accuracy, static_cast<long long>(result.samples), result.loss,
@@ -205,36 +188,54 @@ int run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using examples::number_in;
   CLI::App app{"Train the convnet MNIST CNN and report its test accuracy"};
   Flags f;
   app.add_option("--backend", f.backend, "auto (best present), cpu, cuda or cudnn")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda", "cudnn"}));
-  app.add_option("--epochs", f.epochs, "passes over the 60,000 training images")->check(CLI::NonNegativeNumber);
-  app.add_option("--batch-size", f.batch_size, "images per step")->check(CLI::PositiveNumber);
-  app.add_option("--lr", f.lr, "peak learning rate of the schedule");
-  app.add_option("--momentum", f.momentum, "SGD momentum (Nesterov)");
-  app.add_option("--weight-decay", f.weight_decay, "L2 weight decay");
+      ->check(examples::one_of({"auto", "cpu", "cuda", "cudnn"}));
+  app.add_option("--epochs", f.epochs, "passes over the 60,000 training images; 0 trains nothing and "
+                                       "evaluates the --load checkpoint, like --eval-only")
+      ->transform(number_in<int>(0));
+  app.add_option("--batch-size", f.batch_size, "images per step")->transform(number_in<int64_t>(1, 65536));
+  app.add_option("--lr", f.lr, "peak learning rate of the schedule")->transform(examples::positive<float>());
+  app.add_option("--momentum", f.momentum, "SGD momentum (Nesterov, so above 0)")
+      ->transform(number_in<float>(0.f, 0.999f, examples::Lower::Exclusive));
+  app.add_option("--weight-decay", f.weight_decay, "L2 weight decay")->transform(number_in<float>(0.f, 1.f));
   app.add_option("--schedule", f.schedule, "constant, step, cosine or onecycle")
-      ->check(CLI::IsMember({"constant", "step", "cosine", "onecycle"}));
-  app.add_option("--seed", f.seed, "seed for initialisation and shuffling");
+      ->check(examples::one_of({"constant", "step", "cosine", "onecycle"}));
+  app.add_option("--seed", f.seed, "seed for initialisation and shuffling")->transform(number_in<uint64_t>(0));
   app.add_option("--data", f.data, "directory with the four IDX files (default data/mnist, or "
-                                    "/usr/share/datasets/fashion-mnist for --dataset fashion)");
-  app.add_option("--dataset", f.dataset, "mnist or fashion")->check(CLI::IsMember({"mnist", "fashion"}));
-  app.add_option("--save", f.save, "write the trained model (safetensors) and its optimizer state");
-  app.add_option("--load", f.load, "start from this safetensors checkpoint");
+                                    "/usr/share/datasets/fashion-mnist for --dataset fashion)")
+      ->check(examples::kNonEmptyPath);
+  app.add_option("--dataset", f.dataset, "mnist or fashion")->check(examples::one_of({"mnist", "fashion"}));
+  app.add_option("--save", f.save, "write the trained model (safetensors) and its optimizer state")
+      ->check(examples::kNonEmptyPath);
+  app.add_option("--load", f.load, "start from this safetensors checkpoint (and its optimizer state "
+                                    "beside it, when present)")
+      ->check(examples::kNonEmptyPath);
   app.add_flag("--eval-only", f.eval_only, "only evaluate the --load checkpoint on the test set");
-  app.add_option("--predict", f.predict, "classify a 28x28 PGM image (white digit on black)");
-  app.add_option("--metrics", f.metrics, "write per-epoch metrics to this CSV file");
+  app.add_option("--predict", f.predict, "classify a 28x28 PGM image (white digit on black)")
+      ->check(examples::kNonEmptyPath);
+  app.add_option("--metrics", f.metrics, "write per-epoch metrics to this CSV file")
+      ->check(examples::kNonEmptyPath);
   app.add_flag("--device-resident", f.device_resident, "keep the whole data set on the GPU");
-  CLI11_PARSE(app, argc, argv);
-  if (f.eval_only && f.load.empty()) {
-    std::fprintf(stderr, "error: --eval-only needs --load CHECKPOINT\n");
-    return 2;
-  }
-  try {
-    return run(f);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  app.add_flag("--allow-nonfinite", f.allow_nonfinite,
+               "train on when a step's loss is NaN or infinite (by default training stops with an error "
+               "naming the epoch and the step)");
+  if (const auto exit_code = examples::parse(app, argc, argv)) return *exit_code;
+
+  // Combinations no single flag's check can see, refused before anything is read.
+  const auto refuse = [](const std::string& message) { return examples::usage_error(kProgram, message); };
+  if (f.eval_only && app.count("--epochs") > 0 && f.epochs > 0)
+    return refuse("--eval-only trains nothing, but --epochs " + std::to_string(f.epochs) +
+                  " asks for training; give one of them");
+  if (f.epochs == 0 && f.load.empty())
+    return refuse("--epochs 0 trains nothing and evaluates a saved model: it needs --load CHECKPOINT");
+  if (f.eval_only && f.load.empty()) return refuse("--eval-only needs --load CHECKPOINT");
+  f.eval_only = f.eval_only || f.epochs == 0;
+  if (f.eval_only && !f.save.empty())
+    return refuse("--save: nothing is trained with --eval-only or --epochs 0, so there is nothing new to save");
+  if (f.eval_only && !f.metrics.empty())
+    return refuse("--metrics: --eval-only and --epochs 0 run no epochs to write metrics for");
+  return examples::run_reporting_errors(kProgram, [&] { return run(f); });
 }

@@ -18,8 +18,10 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/report.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -43,6 +45,14 @@ struct Iris {
   std::vector<int> labels;                   // 0, 1, 2
   std::vector<std::string> class_names = {"setosa", "versicolor", "virginica"};
 };
+
+// A line of the file as an error message may quote it: bytes that are not
+// printable ASCII become '?', and a long line is cut.
+std::string shown(const std::string& line) {
+  std::string text;
+  for (char c : line.substr(0, 60)) text += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+  return line.size() > 60 ? text + "..." : text;
+}
 
 // Splits a CSV line and parses every field as a number; false when one is not.
 bool parse_numbers(const std::string& line, std::vector<double>& values, std::vector<std::string>& fields) {
@@ -70,7 +80,10 @@ bool parse_numbers(const std::string& line, std::vector<double>& values, std::ve
 // line. A file without the header is accepted too.
 Iris read_iris(const std::string& path) {
   std::ifstream file(path);
-  CONVNET_CHECK(file.good() && std::filesystem::is_regular_file(path), "perceptron: cannot open ", path,
+  std::error_code ec;
+  CONVNET_CHECK(!std::filesystem::is_directory(path, ec), "perceptron: --data ", path,
+                " is a directory; pass the iris.csv file itself");
+  CONVNET_CHECK(file.good() && std::filesystem::is_regular_file(path, ec), "perceptron: cannot open ", path,
                 " (install Debian's python3-sklearn, or pass --data PATH to an iris.csv)");
   Iris iris;
   std::string line;
@@ -91,7 +104,10 @@ Iris read_iris(const std::string& path) {
     }
     first = false;
     CONVNET_CHECK(numeric && values.size() == 5, "perceptron: ", path, " line ", line_number,
-                  " is not 4 numbers and a class label: \"", line, "\"");
+                  " is not 4 numbers and a class label: \"", shown(line), "\"");
+    for (int i = 0; i < 4; ++i)
+      CONVNET_CHECK(std::isfinite(values[i]), "perceptron: ", path, " line ", line_number, " has ",
+                    kFeatureNames[i], " ", values[i], "; measurements must be finite");
     const int label = static_cast<int>(values[4]);
     CONVNET_CHECK(label == values[4] && label >= 0 && label <= 2, "perceptron: ", path, " line ",
                   line_number, " has class label ", values[4], ", expected 0, 1 or 2");
@@ -117,23 +133,28 @@ std::string format_affine(const std::vector<float>& weights, const std::vector<i
 }  // namespace
 
 int main(int argc, char** argv) {
+  using examples::number_in;
+  const char* program = "perceptron";
   CLI::App app{"The perceptron learning rule on Iris (setosa vs versicolor), with convnet"};
   std::string data_path = kDefaultIris;
   int features = 4, max_epochs = 100;
   float lr = 1.f;
   uint64_t seed = 1;
   app.add_option("--data", data_path,
-                 "iris.csv in scikit-learn's layout: a header line, then 4 features and the class 0/1/2");
+                 "iris.csv in scikit-learn's layout: a header line, then 4 features and the class 0/1/2")
+      ->check(examples::kNonEmptyPath);
   app.add_option("--features", features,
                  "4: all measurements; 2: sepal length and petal length (a boundary you can draw)")
-      ->check(CLI::IsMember({2, 4}));
+      ->check(examples::one_of({"2", "4"}));
   app.add_option("--epochs", max_epochs, "at most this many passes; stops at the first pass without a mistake")
-      ->check(examples::kPositive);
-  app.add_option("--lr", lr, "step size; 1 is Rosenblatt's rule w += y·x")->check(examples::kPositive);
-  app.add_option("--seed", seed, "seed for the initial weights and the visiting order");
-  CLI11_PARSE(app, argc, argv);
+      ->transform(examples::positive<int>());
+  app.add_option("--lr", lr, "step size; 1 is Rosenblatt's rule w += y·x")
+      ->transform(examples::positive<float>());
+  app.add_option("--seed", seed, "seed for the initial weights and the visiting order")
+      ->transform(number_in<uint64_t>(0));
+  if (const auto exit_code = examples::parse(app, argc, argv)) return *exit_code;
 
-  try {
+  return examples::run_reporting_errors(program, [&] {
     const Iris iris = read_iris(data_path);
     const std::vector<int> columns = features == 4 ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 2};
 
@@ -178,6 +199,8 @@ int main(int argc, char** argv) {
       mistakes = 0;
       for (size_t i : order) {
         Tensor score = neuron.forward(inputs[i], nn::Mode::Train);
+        CONVNET_CHECK(std::isfinite(score.item()), "the score of flower ", i + 1, " is ", score.item(),
+                      " at epoch ", epoch, " (learning rate ", lr, "); lower --lr");
         const bool mistake = targets[i].item() * score.item() <= 0.f;  // predict before learning
         criterion.forward(score, targets[i]);
         neuron.backward(criterion.backward());  // -y·x on a mistake, 0 otherwise
@@ -219,11 +242,8 @@ int main(int argc, char** argv) {
     if (correct != n) {
       std::fprintf(stderr, "perceptron: not separated within --epochs %d (%d mistakes in the last pass)\n",
                    max_epochs, mistakes);
-      return 2;
+      return 3;  // a result, not an error: 1 is a failure, 2 a refused command line
     }
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

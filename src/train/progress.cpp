@@ -45,4 +45,9 @@ void ProgressLine::finish(const ProgressState& state) {
   shown_ = 0;
 }
 
+void ProgressLine::abandon() {
+  if (terminal_ && shown_ > 0) out_ << '\n' << std::flush;
+  shown_ = 0;
+}
+
 }  // namespace convnet::train::detail

@@ -30,6 +30,9 @@ class ProgressLine {
   void update(const ProgressState& state);
   // The epoch's final state, then the newline that ends it.
   void finish(const ProgressState& state);
+  // Ends a line redrawn in place without drawing it again, so an error printed
+  // next starts on a line of its own.
+  void abandon();
 
  private:
   std::ostream& out_;

@@ -2,7 +2,8 @@
 //
 // Loss sums and correct counts stay in one-element device tensors and are read
 // by the host only when the progress line is drawn and at the end of an epoch,
-// so a GPU is never stalled by a per-step sync.
+// so a GPU is never stalled by a per-step sync. Each step's loss is also kept
+// on the device (LossWatch) and checked for NaN/inf at those same moments.
 #include "convnet/train/trainer.hpp"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "convnet/io/safetensors.hpp"
 #include "convnet/ops.hpp"
+#include "train/loss_watch.hpp"
 #include "train/progress.hpp"
 
 namespace convnet::train {
@@ -130,6 +132,16 @@ std::string format_confusion(const EvalResult& result) {
   return text;
 }
 
+NonFiniteLoss::NonFiniteLoss(int64_t epoch_number, int64_t batch_number, int64_t epoch_batches,
+                             int64_t step_number, float loss_value, float step_lr)
+    : Error(::convnet::detail::concat(
+          "Trainer::fit: the loss is ", loss_value, " at epoch ", epoch_number, ", step ",
+          batch_number, " of ", epoch_batches, " (optimizer step ", step_number, ", learning rate ",
+          step_lr, "): training diverged or the data holds NaN/inf; lower the learning rate, or set ",
+          "TrainerOptions::allow_nonfinite to train on")),
+      epoch(epoch_number), batch(batch_number), batches(epoch_batches), step(step_number),
+      loss(loss_value), lr(step_lr) {}
+
 Trainer::Trainer(nn::Sequential& model, nn::Loss& loss, nn::Optimizer& optimizer,
                  const LrSchedule& schedule, TrainerOptions options)
     : model_(model), loss_(loss), optimizer_(optimizer), schedule_(schedule),
@@ -152,6 +164,7 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
   const bool terminal = detail::stderr_is_terminal();
   double best_accuracy = -1;
   std::vector<EpochMetrics> history;
+  detail::LossWatch watch;
   for (int64_t epoch = 0; epoch < options_.epochs; ++epoch) {
     detail::ProgressLine progress(std::cerr, terminal);
     detail::ProgressState state;
@@ -160,12 +173,23 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
     state.batches = train.batches_per_epoch();
     Totals totals;
     train.start_epoch(epochs_done_);
+    watch.start_epoch(state.batches);
+    const int64_t first_step = step_;  // of this epoch
+    // Called where the host reads the device anyway; throws unless allowed.
+    const auto stop_if_nonfinite = [&] {
+      const detail::LossWatch::Finding found = watch.check();
+      if (found.step < 0 || options_.allow_nonfinite) return;
+      progress.abandon();
+      throw NonFiniteLoss(epoch + 1, found.step + 1, state.batches, first_step + found.step + 1,
+                          found.loss, schedule_.lr(first_step + found.step));
+    };
     const Clock::time_point start = Clock::now();
     data::Batch batch;
     while (train.next(batch)) {
       optimizer_.set_lr(schedule_.lr(step_));
       const Tensor logits = model_.forward(batch.images, nn::Mode::Train);
       const Tensor loss = loss_.forward(logits, batch.labels);
+      watch.record(loss);
       totals.add(loss, logits, batch.labels);
       model_.backward(loss_.backward());
       optimizer_.step();
@@ -175,6 +199,7 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
       // The last batch is drawn by finish() below.
       if (options_.progress && state.batch % options_.log_every == 0 &&
           state.batch < state.batches) {
+        stop_if_nonfinite();
         state.loss = totals.mean_loss();
         state.accuracy = totals.accuracy();
         state.images_per_second = totals.samples / seconds_since(start);
@@ -182,8 +207,10 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
       }
     }
     CONVNET_CHECK(totals.samples > 0, "Trainer::fit: the training loader yielded no batches");
+    stop_if_nonfinite();  // the epoch's last steps, read where the host waits anyway
     EpochMetrics m;
     m.epoch = epoch + 1;
+    m.nonfinite_steps = watch.nonfinite_count();
     m.train_loss = totals.mean_loss();  // the read waits for the device: the clock stops after it
     m.train_accuracy = totals.accuracy();
     m.seconds = seconds_since(start);

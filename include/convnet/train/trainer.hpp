@@ -3,7 +3,9 @@
 // in CSV and saving the best checkpoint.
 //
 // The loop keeps the GPU busy: the running loss and the correct count are
-// accumulated on the device; the host reads them only when it prints.
+// accumulated on the device; the host reads them only when it prints. A loss
+// that turns NaN or infinite stops training with an error that names the
+// epoch and the step (TrainerOptions::allow_nonfinite trains on instead).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "convnet/data/dataloader.hpp"
+#include "convnet/error.hpp"
 #include "convnet/nn/loss.hpp"
 #include "convnet/nn/optim.hpp"
 #include "convnet/nn/sequential.hpp"
@@ -44,6 +47,8 @@ struct EpochMetrics {
   double lr = 0;  // at the epoch's last step
   // Wall time of the epoch's training pass (evaluation excluded) and samples / seconds.
   double seconds = 0, images_per_second = 0;
+  // Steps of the epoch whose loss was NaN or +-inf (non-zero only with allow_nonfinite).
+  int64_t nonfinite_steps = 0;
 };
 
 struct TrainerOptions {
@@ -56,6 +61,26 @@ struct TrainerOptions {
   std::string best_checkpoint;
   bool progress = true;          // a progress line on stderr (redrawn in place on a terminal)
   int64_t log_every = 50;        // batches between progress updates
+  // A step whose loss is NaN or +-inf: false stops fit() with a NonFiniteLoss
+  // naming the epoch and the step; true trains on, and each epoch's
+  // EpochMetrics::nonfinite_steps counts such steps. Either way the losses are
+  // read only with the progress update (every log_every steps, when progress
+  // is on) and at the end of each epoch, never with a sync per step: a GPU
+  // run stops up to log_every - 1 steps (or, without progress, up to an epoch)
+  // after the step it names, with the parameters of the step where it stopped.
+  bool allow_nonfinite = false;
+};
+
+// What fit() throws when a step's loss is not finite (see allow_nonfinite).
+class NonFiniteLoss : public Error {
+ public:
+  NonFiniteLoss(int64_t epoch, int64_t batch, int64_t batches, int64_t step, float loss, float lr);
+  int64_t epoch;    // 1-based
+  int64_t batch;    // 1-based step within the epoch: the first whose loss was not finite
+  int64_t batches;  // steps in the epoch
+  int64_t step;     // 1-based optimizer step across the Trainer's fit() calls
+  float loss;       // NaN or +-inf
+  float lr;         // the learning rate of that step
 };
 
 class Trainer {
