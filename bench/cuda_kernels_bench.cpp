@@ -108,19 +108,33 @@ class ConvAlgoScope {
   kernels::ConvAlgo previous_;
 };
 
+// Every tensor a pass of `layer` reads or writes, allocated before timing.
+struct ConvBuffers {
+  Conv2dParams p;
+  Tensor x, w, b, dy, y, dx, dw;
+  double flops;
+  explicit ConvBuffers(const ConvLayer& layer) {
+    p.pad_h = p.pad_w = layer.pad;
+    const int64_t out_h = conv2d_output_size(layer.h, layer.r, 1, layer.pad, 1);
+    const int64_t out_w = conv2d_output_size(layer.w, layer.s, 1, layer.pad, 1);
+    x = device_randn({layer.n, layer.c, layer.h, layer.w}, 1);
+    w = device_randn({layer.k, layer.c, layer.r, layer.s}, 2, 0.1f);
+    b = device_randn({layer.k}, 3);
+    dy = device_randn({layer.n, layer.k, out_h, out_w}, 4);
+    y = device_empty(dy.shape());
+    dx = device_empty(x.shape());
+    dw = device_empty(w.shape());
+    flops = 2.0 * layer.n * layer.k * out_h * out_w * layer.c * layer.r * layer.s;
+  }
+};
+
 void BM_conv2d(benchmark::State& state, ConvLayer layer, Pass pass, kernels::ConvAlgo algo) {
   cuda::CudaBackend& be = cuda_backend();
   ConvAlgoScope scope(be, algo);
-  Conv2dParams p;
-  p.pad_h = p.pad_w = layer.pad;
-  const int64_t out_h = conv2d_output_size(layer.h, layer.r, 1, layer.pad, 1);
-  const int64_t out_w = conv2d_output_size(layer.w, layer.s, 1, layer.pad, 1);
-  Tensor x = device_randn({layer.n, layer.c, layer.h, layer.w}, 1);
-  Tensor w = device_randn({layer.k, layer.c, layer.r, layer.s}, 2, 0.1f);
-  Tensor b = device_randn({layer.k}, 3);
-  Tensor dy = device_randn({layer.n, layer.k, out_h, out_w}, 4);
-  Tensor y = device_empty(dy.shape()), dx = device_empty(x.shape()), dw = device_empty(w.shape());
-  const double flops = 2.0 * layer.n * layer.k * out_h * out_w * layer.c * layer.r * layer.s;
+  ConvBuffers t(layer);
+  const Conv2dParams& p = t.p;
+  Tensor &x = t.x, &w = t.w, &b = t.b, &dy = t.dy, &y = t.y, &dx = t.dx, &dw = t.dw;
+  const double flops = t.flops;
   switch (pass) {
     case Pass::Forward: measure_flops(state, flops, [&] { be.conv2d_forward(x, w, &b, p, y); }); break;
     case Pass::BackwardData: measure_flops(state, flops, [&] { be.conv2d_backward_data(dy, w, p, dx); }); break;
@@ -136,16 +150,10 @@ void BM_conv2d(benchmark::State& state, ConvLayer layer, Pass pass, kernels::Con
 // run into the ours/cuDNN table.
 void BM_cudnn_conv2d(benchmark::State& state, ConvLayer layer, Pass pass, bool fused) {
   Backend& be = get_backend(Backend::Kind::Cudnn);
-  Conv2dParams p;
-  p.pad_h = p.pad_w = layer.pad;
-  const int64_t out_h = conv2d_output_size(layer.h, layer.r, 1, layer.pad, 1);
-  const int64_t out_w = conv2d_output_size(layer.w, layer.s, 1, layer.pad, 1);
-  Tensor x = device_randn({layer.n, layer.c, layer.h, layer.w}, 1);
-  Tensor w = device_randn({layer.k, layer.c, layer.r, layer.s}, 2, 0.1f);
-  Tensor b = device_randn({layer.k}, 3);
-  Tensor dy = device_randn({layer.n, layer.k, out_h, out_w}, 4);
-  Tensor y = device_empty(dy.shape()), dx = device_empty(x.shape()), dw = device_empty(w.shape());
-  const double flops = 2.0 * layer.n * layer.k * out_h * out_w * layer.c * layer.r * layer.s;
+  ConvBuffers t(layer);
+  const Conv2dParams& p = t.p;
+  Tensor &x = t.x, &w = t.w, &b = t.b, &dy = t.dy, &y = t.y, &dx = t.dx, &dw = t.dw;
+  const double flops = t.flops;
   switch (pass) {
     case Pass::Forward:
       if (fused)
@@ -164,15 +172,10 @@ void BM_cudnn_conv2d(benchmark::State& state, ConvLayer layer, Pass pass, bool f
 // Ours, fused the way the CudaBackend fuses (implicit GEMM, then a ReLU kernel).
 void BM_conv2d_fused(benchmark::State& state, ConvLayer layer) {
   cuda::CudaBackend& be = cuda_backend();
-  Conv2dParams p;
-  p.pad_h = p.pad_w = layer.pad;
-  const int64_t out_h = conv2d_output_size(layer.h, layer.r, 1, layer.pad, 1);
-  const int64_t out_w = conv2d_output_size(layer.w, layer.s, 1, layer.pad, 1);
-  Tensor x = device_randn({layer.n, layer.c, layer.h, layer.w}, 1);
-  Tensor w = device_randn({layer.k, layer.c, layer.r, layer.s}, 2, 0.1f);
-  Tensor b = device_randn({layer.k}, 3);
-  Tensor y = device_empty({layer.n, layer.k, out_h, out_w});
-  const double flops = 2.0 * layer.n * layer.k * out_h * out_w * layer.c * layer.r * layer.s;
+  ConvBuffers t(layer);
+  const Conv2dParams& p = t.p;
+  Tensor &x = t.x, &w = t.w, &b = t.b, &dy = t.dy, &y = t.y, &dx = t.dx, &dw = t.dw;
+  const double flops = t.flops;
   measure_flops(state, flops, [&] { be.conv2d_bias_relu_forward(x, w, &b, p, y); });
   state.SetLabel(be.path(Backend::Op::Conv2dBiasReLU));
 }

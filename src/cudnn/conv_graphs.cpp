@@ -78,6 +78,11 @@ Entry build(cudnnHandle_t handle, const ConvKey& key, int64_t workspace_cap) {
       dilation{key.p.dilation_h, key.p.dilation_w};
   const std::vector<int64_t> x_dims{key.n, key.c, key.h, key.w}, w_dims{key.k, key.c, key.r, key.s},
       y_dims{key.n, key.k, p, q};
+  // The three convolution nodes take the same geometry.
+  auto geometry = [&](auto attributes, const char* name) {
+    return attributes.set_name(name).set_padding(padding).set_stride(stride).set_dilation(dilation)
+        .set_compute_data_type(fe::DataType_t::FLOAT);
+  };
 
   switch (key.op) {
     case ConvOp::Forward:
@@ -85,12 +90,7 @@ Entry build(cudnnHandle_t handle, const ConvKey& key, int64_t workspace_cap) {
     case ConvOp::ForwardRelu:
     case ConvOp::ForwardBiasRelu: {
       auto x = tensor("x", kX, x_dims), w = tensor("w", kW, w_dims);
-      auto y = g->conv_fprop(x, w, fe::graph::Conv_fprop_attributes()
-                                       .set_name("conv")
-                                       .set_padding(padding)
-                                       .set_stride(stride)
-                                       .set_dilation(dilation)
-                                       .set_compute_data_type(fe::DataType_t::FLOAT));
+      auto y = g->conv_fprop(x, w, geometry(fe::graph::Conv_fprop_attributes(), "conv"));
       if (key.op == ConvOp::ForwardBias || key.op == ConvOp::ForwardBiasRelu) {
         auto b = g->tensor(fe::graph::Tensor_attributes()
                                .set_name("b")
@@ -115,23 +115,13 @@ Entry build(cudnnHandle_t handle, const ConvKey& key, int64_t workspace_cap) {
     }
     case ConvOp::BackwardData: {
       auto dy = tensor("dy", kY, y_dims), w = tensor("w", kW, w_dims);
-      auto dx = g->conv_dgrad(dy, w, fe::graph::Conv_dgrad_attributes()
-                                         .set_name("dgrad")
-                                         .set_padding(padding)
-                                         .set_stride(stride)
-                                         .set_dilation(dilation)
-                                         .set_compute_data_type(fe::DataType_t::FLOAT));
+      auto dx = g->conv_dgrad(dy, w, geometry(fe::graph::Conv_dgrad_attributes(), "dgrad"));
       finish_output(dx, kX, x_dims);
       break;
     }
     case ConvOp::BackwardFilter: {
       auto dy = tensor("dy", kY, y_dims), x = tensor("x", kX, x_dims);
-      auto dw = g->conv_wgrad(dy, x, fe::graph::Conv_wgrad_attributes()
-                                         .set_name("wgrad")
-                                         .set_padding(padding)
-                                         .set_stride(stride)
-                                         .set_dilation(dilation)
-                                         .set_compute_data_type(fe::DataType_t::FLOAT));
+      auto dw = g->conv_wgrad(dy, x, geometry(fe::graph::Conv_wgrad_attributes(), "wgrad"));
       finish_output(dw, kW, w_dims);
       break;
     }
