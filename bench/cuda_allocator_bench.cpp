@@ -127,10 +127,10 @@ void BM_allocator_mnist_step(benchmark::State& state) {
 }
 
 void register_all() {
-  if (!bench::gpu_benchmarks_enabled()) return;
+  if (!bench::gpu_benchmarks_enabled() && !bench::list_all()) return;
   try {
     benchmark::AddCustomContext("cuda_allocator", cuda_hooks::allocator_name());
-  } catch (const std::exception& e) {  // a bad CONVNET_CUDA_ALLOCATOR: the benchmark reports it
+  } catch (const std::exception& e) {  // a bad CONVNET_CUDA_ALLOCATOR, or no GPU (listing only)
     benchmark::AddCustomContext("cuda_allocator", e.what());
   }
   bench::register_guarded("BM_cuda_allocator/mnist_cnn_step/batch128", BM_allocator_mnist_step)

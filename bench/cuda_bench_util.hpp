@@ -22,6 +22,7 @@
 #include <exception>
 #include <string>
 #include <utility>
+#include <cstdlib>
 #include <vector>
 
 #include "convnet/convnet.hpp"
@@ -50,6 +51,14 @@ inline bool gpu_benchmarks_enabled() {
     return false;
   }();
   return enabled;
+}
+
+// CONVNET_BENCH_LIST_ALL=1 registers every benchmark even without a GPU, so that
+// --benchmark_list_tests shows what a filter would select (the GPU check's dry
+// run checks its filter here). Running them then fails each with the reason.
+inline bool list_all() {
+  const char* v = std::getenv("CONVNET_BENCH_LIST_ALL");
+  return v != nullptr && v[0] == '1';
 }
 
 // Registers fn(state, args...) under `name`; an exception (a convnet::Error from

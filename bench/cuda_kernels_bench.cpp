@@ -332,7 +332,7 @@ void add(const std::string& name, Fn fn, Args... args) {
 }
 
 void register_all() {
-  if (!bench::gpu_benchmarks_enabled()) return;
+  if (!bench::gpu_benchmarks_enabled() && !bench::list_all()) return;
   add("d2d_copy", BM_d2d_copy);
   const std::pair<const char*, kernels::ConvAlgo> algos[] = {
       {"direct", kernels::ConvAlgo::Direct}, {"implicit_gemm", kernels::ConvAlgo::ImplicitGemm}};
@@ -346,7 +346,7 @@ void register_all() {
     add(std::string("conv2d/") + layer.name + "/forward_bias_relu/implicit_gemm", BM_conv2d_fused,
         layer);
   // cuDNN rows, named like ours: BM_cudnn_conv2d/<layer>/<pass>.
-  if (backend_available(Backend::Kind::Cudnn)) {
+  if (backend_available(Backend::Kind::Cudnn) || bench::list_all()) {
     for (const ConvLayer& layer : kConvLayers) {
       for (Pass pass : passes)
         add_as(std::string("BM_cudnn_conv2d/") + layer.name + "/" + pass_name(pass),

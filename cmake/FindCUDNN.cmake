@@ -5,7 +5,8 @@ find_package(CUDAToolkit QUIET)
 find_path(CUDNN_INCLUDE_DIR cudnn_version.h
   HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}
   PATH_SUFFIXES include)
-find_library(CUDNN_LIBRARY cudnn
+# PyTorch's wheels (nvidia/cudnn/lib) ship libcudnn.so.9 with no libcudnn.so link.
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
   HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}
   PATH_SUFFIXES lib lib64)
 if(CUDNN_INCLUDE_DIR AND EXISTS "${CUDNN_INCLUDE_DIR}/cudnn_version.h")

@@ -4,6 +4,8 @@
 # present; GPU tests skip with a reason when there is no GPU), then as a static
 # CPU-only build (CONVNET_CUDA=OFF). The outside-project test thus links a shared
 # CUDA-enabled install (built with no CUDA toolkit) and a static one.
+# Between the first two, scripts/gpu_check.sh --dry-run proves the GPU check's
+# build against only what a GPU machine has plus what it carries.
 # Third, the CPU suite again under AddressSanitizer + UndefinedBehaviorSanitizer
 # (CONVNET_SANITIZE=ON): any report stops the test that made it, and CI fails.
 # --quick runs only the first.
@@ -26,6 +28,16 @@ run_suite() {
 start=$SECONDS
 run_suite build AUTO ON
 if [[ "${1:-}" != "--quick" ]]; then
+  # ---- the GPU check, dry: what a lent GPU machine would build with, proved here
+  # (scripts/gpu_check.sh --dry-run; needs nvcc, and build/ for its filter checks)
+  if [[ -x /usr/local/cuda/bin/nvcc ]] || command -v nvcc >/dev/null; then
+    gpu_dry_start=$SECONDS
+    bash scripts/fetch_gpu_debs.sh
+    CONVNET_BUILD=build OUT=out/gpu_check_dry_run bash scripts/gpu_check.sh --dry-run
+    echo "== gpu check dry run: $((SECONDS - gpu_dry_start)) s"
+  else
+    echo "== gpu check dry run: skipped, no nvcc"
+  fi
   run_suite build-cpu-only OFF OFF
   sanitize_start=$SECONDS
   ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \

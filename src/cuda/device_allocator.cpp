@@ -1,5 +1,6 @@
 // Device memory for CUDA tensors. Two strategies, chosen once per process by
-// CONVNET_CUDA_ALLOCATOR:
+// CONVNET_CUDA_ALLOCATOR (a device without memory-pool support falls back to
+// the caching bins by itself and says so once: allocator_choice.hpp):
 //
 // - "async" (the default): CUDA's stream-ordered allocator, cudaMallocAsync /
 //   cudaFreeAsync on the context's stream, from the device's default pool with
@@ -20,6 +21,7 @@
 // process can go on.
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "core/cuda_hooks.hpp"
+#include "cuda/allocator_choice.hpp"
 #include "cuda/context.hpp"
 #include "cuda/cuda_check.hpp"
 
@@ -36,16 +39,29 @@ namespace {
 constexpr int kMaxDevices = 64;
 std::atomic<int64_t> g_live_bytes[kMaxDevices];
 
-bool use_async() {
-  static const bool async = [] {
-    const char* value = std::getenv("CONVNET_CUDA_ALLOCATOR");
-    if (value == nullptr || value[0] == '\0' || std::strcmp(value, "async") == 0) return true;
-    CONVNET_CHECK(std::strcmp(value, "caching") == 0, "CONVNET_CUDA_ALLOCATOR=", value,
-                  ": expected \"async\" (cudaMallocAsync, the default) or \"caching\"");
-    return false;
-  }();
-  return async;
+// The strategy of `device`, decided at its first allocation (allocator_choice.hpp):
+// the requested one, unless the device has no memory pools.
+AllocatorKind device_allocator(int device) {
+  static const AllocatorKind requested = requested_allocator(std::getenv("CONVNET_CUDA_ALLOCATOR"));
+  static std::atomic<int> decided[kMaxDevices];  // 0: not yet, else 1 + AllocatorKind
+  if (const int d = decided[device].load(std::memory_order_acquire)) return static_cast<AllocatorKind>(d - 1);
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (decided[device].load() == 0) {
+    bool pools = true;
+    if (requested == AllocatorKind::Async) {
+      int supported = 0;
+      CONVNET_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device));
+      pools = supported != 0;
+    }
+    const std::string note = allocator_note(device, requested, pools);
+    if (!note.empty()) std::fprintf(stderr, "%s\n", note.c_str());
+    decided[device].store(1 + static_cast<int>(allocator_for_device(requested, pools)),
+                          std::memory_order_release);
+  }
+  return static_cast<AllocatorKind>(decided[device].load() - 1);
 }
+bool use_async(int device) { return device_allocator(device) == AllocatorKind::Async; }
 
 [[noreturn]] void out_of_memory(int device, size_t bytes, cudaError_t status) {
   (void)cudaGetLastError();
@@ -157,7 +173,7 @@ CachingAllocator& caching() {
 void* allocate(int device, size_t bytes) {
   CONVNET_CHECK(device >= 0 && device < kMaxDevices, "allocate: device index ", device,
                 " out of range");
-  void* ptr = use_async() ? allocate_async(device, bytes) : caching().allocate(device, bytes);
+  void* ptr = use_async(device) ? allocate_async(device, bytes) : caching().allocate(device, bytes);
   g_live_bytes[device] += static_cast<int64_t>(bytes);
   return ptr;
 }
@@ -165,7 +181,7 @@ void* allocate(int device, size_t bytes) {
 void release(int device, void* ptr, size_t bytes) {
   if (ptr == nullptr) return;
   g_live_bytes[device] -= static_cast<int64_t>(bytes);
-  if (use_async()) release_async(device, ptr);
+  if (use_async(device)) release_async(device, ptr);
   else caching().release(device, ptr, bytes);
 }
 
@@ -173,10 +189,11 @@ int64_t live_bytes(int device) {
   return device >= 0 && device < kMaxDevices ? g_live_bytes[device].load() : 0;
 }
 
-const char* allocator_name() { return use_async() ? "async" : "caching"; }
+// The strategy of device 0 (the one the benchmarks and tests use).
+const char* allocator_name() { return allocator_kind_name(device_allocator(0)); }
 
 void release_cache(int device) {
-  if (use_async()) {
+  if (use_async(device)) {
     cuda::Context& ctx = cuda::context(device);
     cuda::DeviceGuard guard(device);
     CONVNET_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));

@@ -1,5 +1,6 @@
 #include "cudnn/cudnn_library.hpp"
 
+#include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -32,6 +33,21 @@ std::string version_str(size_t v) {
   // cuDNN 9 encodes major * 10000 + minor * 100 + patch.
   return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
          std::to_string(v % 100);
+}
+
+// The frontend dlopens a CUDA runtime of its own, trying libcudart.so.12 before
+// .13: where both are on the path (PyTorch's wheels bring their own), one process
+// would hold two runtimes. Point it at the runtime this library is linked to.
+std::string pin_cudart() {
+  if (const char* set = std::getenv("CUDNN_FRONTEND_CUDART_LIB_NAME"); set && *set) return set;
+  Dl_info info{};
+  std::string path;
+  if (dladdr(reinterpret_cast<void*>(&cudaRuntimeGetVersion), &info) && info.dli_fname)
+    path = info.dli_fname;
+  if (path.find("libcudart.so") == std::string::npos)  // a static runtime: name ours
+    path = "libcudart.so." + std::to_string(CUDART_VERSION / 1000);
+  setenv("CUDNN_FRONTEND_CUDART_LIB_NAME", path.c_str(), /*overwrite=*/0);
+  return path;
 }
 
 Loaded load() {
@@ -85,6 +101,7 @@ Loaded load() {
     dlclose(handle);
     return out;
   }
+  lib.cudart_path = pin_cudart();
   cudnn_frontend::cudnn_dlhandle = handle;  // kept for the process's lifetime
   return out;
 }
@@ -106,7 +123,8 @@ const Library& library() {
 
 std::string describe(const Library& lib) {
   return version_str(lib.version) + " (" + lib.path + ", built for CUDA " +
-         std::to_string(lib.cudart / 1000) + "." + std::to_string(lib.cudart % 1000 / 10) + ")";
+         std::to_string(lib.cudart / 1000) + "." + std::to_string(lib.cudart % 1000 / 10) +
+         "; CUDA runtime " + lib.cudart_path + ")";
 }
 
 }  // namespace convnet::cudnn

@@ -26,6 +26,7 @@ struct Library {
   std::string path;     // what was loaded
   size_t version = 0;   // cudnnGetVersion(), e.g. 91900 for 9.19.0
   size_t cudart = 0;    // the CUDA runtime it was built for (cudnnGetCudartVersion)
+  std::string cudart_path;  // the runtime the frontend is pinned to (CUDNN_FRONTEND_CUDART_LIB_NAME)
   decltype(&cudnnGetErrorString) get_error_string = nullptr;
   decltype(&cudnnCreate) create = nullptr;
   decltype(&cudnnDestroy) destroy = nullptr;
@@ -42,7 +43,8 @@ struct Library {
 const std::string& load_problem();
 // The loaded library; throws convnet::Error with load_problem() if there is none.
 const Library& library();
-// "9.19.0 (/usr/local/cuda/lib/libcudnn.so.9, built for CUDA 13.0)".
+// "9.19.0 (/usr/local/cuda/lib/libcudnn.so.9, built for CUDA 13.0; CUDA runtime
+// /usr/local/cuda/lib/libcudart.so.13)".
 std::string describe(const Library& lib);
 
 }  // namespace convnet::cudnn

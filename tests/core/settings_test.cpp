@@ -1,6 +1,8 @@
 // Process-wide settings: math mode, determinism, autotuning, the default backend.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "convnet/convnet.hpp"
 
 namespace convnet {
@@ -100,6 +102,11 @@ TEST(CudnnLibrary, LoadsAtRunTimeWhenBuilt) {
   } else {
     EXPECT_EQ(library.rfind("cuDNN 9.", 0), 0u) << library;
     EXPECT_NE(library.find("libcudnn.so.9"), std::string::npos) << library;
+    // One CUDA runtime per process: the frontend is pinned to the one we link.
+    const char* pinned = std::getenv("CUDNN_FRONTEND_CUDART_LIB_NAME");
+    ASSERT_NE(pinned, nullptr);
+    EXPECT_NE(std::string(pinned).find("libcudart.so.13"), std::string::npos) << pinned;
+    EXPECT_NE(library.find(pinned), std::string::npos) << library;
   }
 }
 
