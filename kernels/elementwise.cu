@@ -1,5 +1,7 @@
 // Elementwise kernels over flat contiguous arrays: fill, add (a + b), scale
-// (alpha * x), and the broadcast of one row over the rows of a matrix.
+// (alpha * x), the broadcast of one row over the rows of a matrix, and the
+// bias/ReLU epilogue of a convolution (in place on NCHW: the cuDNN backend runs
+// it after a plain conv graph when cuDNN refused the fused one).
 // Decomposition: a grid-stride loop, 256 threads a block, one thread per element
 // up to 65535 blocks (launch.cuh), so one launch covers any size. add and scale
 // move float4 when every pointer is 16-byte aligned (then a scalar tail of
@@ -73,6 +75,18 @@ __global__ void broadcast_rows_kernel(const T* __restrict__ row, int64_t cols, i
   }
 }
 
+// y[n, c, i] = relu?(y[n, c, i] + bias[c]) over total = N*K*inner elements; the
+// channel of flat index j is (j / inner) % k. ReLU as activation.cu's: NaN propagates.
+__global__ void bias_activation_nchw_kernel(float* y, const float* __restrict__ bias, int64_t k,
+                                            int64_t inner, int64_t total, bool relu) {
+  for (int64_t j = global_thread(); j < total; j += grid_threads()) {
+    float v = y[j];
+    if (bias) v += bias[(j / inner) % k];
+    if (relu) v = v < 0.f ? 0.f : v;
+    y[j] = v;
+  }
+}
+
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
@@ -117,6 +131,15 @@ void broadcast_rows_f32(const float* row, int64_t rows, int64_t cols, float* out
         row, cols, rows * cols, out);
   }
   check_launch("broadcast_rows_f32", stream);
+}
+
+void bias_activation_nchw_f32(float* y, const float* bias, int64_t n, int64_t k, int64_t inner,
+                              bool relu, cudaStream_t stream) {
+  const int64_t total = n * k * inner;
+  if (total <= 0 || (!bias && !relu)) return;
+  bias_activation_nchw_kernel<<<blocks_for(total), kThreads, 0, stream>>>(y, bias, k, inner, total,
+                                                                           relu);
+  check_launch("bias_activation_nchw_f32", stream);
 }
 
 }  // namespace convnet::kernels

@@ -31,6 +31,10 @@ void scale_f32(const float* in, float alpha, float* out, int64_t count, cudaStre
 // out[r, c] = row[c] for r < rows, c < cols: the bias the linear GEMM adds onto.
 void broadcast_rows_f32(const float* row, int64_t rows, int64_t cols, float* out,
                         cudaStream_t stream);
+// In place on y [N, K, inner]: y += bias[k] (bias may be null), then ReLU when
+// `relu` (NaN propagates). The epilogue of a plain conv whose fused form was refused.
+void bias_activation_nchw_f32(float* y, const float* bias, int64_t n, int64_t k, int64_t inner,
+                              bool relu, cudaStream_t stream);
 
 // ---- gather.cu
 // out[r, :] = source[indices[r], :] for r < rows; rows hold row_size elements.

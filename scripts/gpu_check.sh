@@ -25,8 +25,8 @@ cd "$(dirname "$0")/.."
 DEVICE_CARRY=(.debs .deps)
 DEVICE_TIMEOUT_S=570
 SETUP_S=30  # unpacking the packages, locating cuDNN, the summary and the archive
-declare -A LIMIT=([build]=170 [gpu_tests]=100 [mnist_cuda]=50 [mnist_cudnn]=50 [bench]=60
-                  [memcheck]=60 [racecheck]=30)
+declare -A LIMIT=([build]=200 [gpu_tests]=100 [mnist_cuda]=45 [mnist_cudnn]=45 [bench]=60
+                  [memcheck]=50 [racecheck]=30)
 # One test process for every GPU case: the CUDA and cuDNN suites, the parity
 # table's GPU columns, the conv sweep, the golden tests, the runtime tests.
 GPU_TEST_FILTER='*Cuda*:*Cudnn*:*cuda*:*cudnn*:*Golden*:*golden*:*Gpu*'
@@ -183,6 +183,8 @@ if [[ $dry_run == 1 ]]; then
   configure_args+=(-DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
   LIMIT[build]=600  # two cores here, not sixteen
 fi
+# To time the whole build on a machine with fewer cores (never on the device).
+[[ -n ${GPU_CHECK_BUILD_LIMIT:-} ]] && LIMIT[build]=$GPU_CHECK_BUILD_LIMIT
 stage build build
 build_ok=$?
 ((build_ok != 0)) && tail -n 40 "$logs/build.log"
@@ -221,8 +223,23 @@ else
 fi
 
 # ---- GPU stages
+# A test that kills the process (a segfault, an abort) must not hide the rest:
+# up to three restarts, each past every test already finished and the one that died.
 gpu_tests() {
-  CONVNET_CUDNN_LOG=1 "$tests" --gtest_filter="$GPU_TEST_FILTER" --gtest_output="xml:$logs/gpu_tests.xml"
+  local filter=$GPU_TEST_FILTER attempt rc finished died dead=""
+  for attempt in 1 2 3 4; do
+    CONVNET_CUDNN_LOG=1 "$tests" --gtest_filter="$filter" \
+      --gtest_output="xml:$logs/gpu_tests_$attempt.xml" 2>&1 | tee "$logs/gpu_tests_$attempt.out"
+    rc=${PIPESTATUS[0]}
+    if ((rc < 128)); then [[ -z $dead ]] && return $rc; return 1; fi
+    died=$(grep -E '^\[ RUN      \]' "$logs/gpu_tests_$attempt.out" | tail -n 1 | awk '{print $4}')
+    echo "[  DIED    ] $died (rc $rc): rerunning the tests after it"
+    dead+=" $died"
+    finished=$(cat "$logs"/gpu_tests_*.out | grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [A-Za-z]' |
+      awk '{sub(/,$/, "", $4); print $4}' | grep -v '^$')
+    filter="$GPU_TEST_FILTER-$(printf '%s\n' $finished $dead | sort -u | paste -sd:)"
+  done
+  return 1
 }
 mnist_run() { "$mnist" --backend "$1" --epochs "${MNIST_EPOCHS:-1}" --data data/mnist; }
 bench_run() {
@@ -246,9 +263,11 @@ elif ((build_ok != 0)); then
 else
   stage gpu_tests gpu_tests
   log "   $(grep -E '^\[  PASSED  \]|^\[  SKIPPED \]|^\[  FAILED  \] [0-9]+ test' "$logs/gpu_tests.log" | tr '\n' ' ')"
-  grep -E '^\[  FAILED  \] [A-Za-z]' "$logs/gpu_tests.log" | sort -u | head -n 60 | tee -a "$summary"
-  grep -E '^\[ (path|tf32|route|engine) ' "$logs/gpu_tests.log" | sort -u | head -n 40 | tee -a "$summary"
-  grep -E 'cudnn plan' "$logs/gpu_tests.log" | sort -u | head -n 40 | tee -a "$summary"
+  grep -E '^\[  (FAILED|DIED)  +\] [A-Za-z]' "$logs/gpu_tests.log" | sort -u | head -n 60 | tee -a "$summary"
+  # Which route each MNIST conv took, each plan's engine, what cuDNN refused.
+  grep -E '^\[ (path|tf32|route|engine|evict) ' "$logs/gpu_tests.log" | sort -u | head -n 40 | tee -a "$summary"
+  grep -E '^\[convnet cudnn\] no plan' "$logs/gpu_tests.log" | sort -u | head -n 20 | tee -a "$summary"
+  log "   cuDNN plans built: $(grep -c '^\[convnet cudnn\] plan' "$logs/gpu_tests.log")"
   for backend in cuda cudnn; do
     stage "mnist_$backend" mnist_run "$backend"
     log "   $(grep -E '^epoch|test accuracy' "$logs/mnist_$backend.log" | tail -n 2 | tr '\n' ' ')"

@@ -4,20 +4,29 @@
 // RELU_FWD pointwise node when fused), conv_dgrad or conv_wgrad, every tensor
 // NCHW with explicit strides (the frontend's default for outputs is NHWC).
 // Plans: heuristics mode A, then the fallback list; engines whose numerical
-// notes break the settings are removed (TF32 tensor cores or down-converted
-// inputs under MathMode::FP32, NONDETERMINISTIC under deterministic()), and so
-// are plans needing more workspace than the cap. Autotuning builds every
-// remaining plan and keeps the fastest on the first call for a shape.
+// notes break the settings are removed (TF32 tensor cores, down-converted
+// inputs, FFT and Winograd under MathMode::FP32, NONDETERMINISTIC under
+// deterministic()), and so are plans needing more workspace than the cap.
+// Autotuning builds every remaining plan and keeps the fastest on the first
+// call for a shape. An evicted plan dies only after its stream has passed its
+// last use (retire_queue.hpp).
 #include "cudnn/conv_graphs.hpp"
 
+#include <cuda_runtime.h>
 #include <cudnn_frontend.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "convnet/error.hpp"
+#include "cudnn/conv_route.hpp"
+#include "cudnn/retire_queue.hpp"
 
 namespace convnet::cudnn {
 namespace fe = cudnn_frontend;
@@ -46,6 +55,76 @@ struct Entry {
   int64_t workspace = 0;
   bool tuned = false;  // autotune ran (it needs real pointers, so on the first run)
   std::string reason;  // why there is no graph
+  std::string engine;  // the chosen plan's engine name (get_plan_name)
+  int device = 0;
+  cudaStream_t stream = nullptr;  // where it last ran: its eviction fence goes there
+};
+
+bool log_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("CONVNET_CUDNN_LOG");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+std::string plan_name(const fe::graph::Graph& g) {
+  std::string name;
+  return g.get_plan_name(name).is_good() ? name : "(unnamed)";
+}
+
+// The alignment the key records for the tensor with this uid.
+int64_t alignment_for(const ConvKey& key, int64_t uid) {
+  switch (uid) {
+    case kX: return key.align_x;
+    case kW: return key.align_w;
+    case kB: return key.align_b;
+    default: return key.align_y;
+  }
+}
+
+// Done once `stream` has passed the point where the fence was made. Never
+// blocks and never throws. When no event can be made, it waits (by polling)
+// for the stream to go idle instead, which is later but still safe.
+class EventFence {
+ public:
+  EventFence(cudaStream_t stream, int device) : stream_(stream) {
+    int previous = -1;
+    const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device &&
+                          cudaSetDevice(device) == cudaSuccess;
+    if (cudaEventCreateWithFlags(&event_, cudaEventDisableTiming) != cudaSuccess) {
+      event_ = nullptr;
+    } else if (cudaEventRecord(event_, stream) != cudaSuccess) {
+      cudaEventDestroy(event_);
+      event_ = nullptr;
+    }
+    if (!event_) (void)cudaGetLastError();  // reported here, not by the next launch check
+    if (switched) (void)cudaSetDevice(previous);
+  }
+  EventFence(EventFence&& o) noexcept : stream_(o.stream_), event_(o.event_) { o.event_ = nullptr; }
+  EventFence& operator=(EventFence&& o) noexcept {
+    std::swap(stream_, o.stream_);
+    std::swap(event_, o.event_);
+    return *this;
+  }
+  EventFence(const EventFence&) = delete;
+  EventFence& operator=(const EventFence&) = delete;
+  ~EventFence() {
+    if (event_) (void)cudaEventDestroy(event_);
+  }
+  bool done() {
+    const cudaError_t s = event_ ? cudaEventQuery(event_) : cudaStreamQuery(stream_);
+    if (s == cudaSuccess) return true;
+    // Not ready is no error, but the runtime may keep it as the last error,
+    // which the next launch check would report (PyTorch clears it too). Any
+    // other error means the context is lost: nothing queued will run.
+    (void)cudaGetLastError();
+    return s != cudaErrorNotReady;
+  }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t event_ = nullptr;
 };
 
 // Builds the graph of `key`; leaves entry.graph null (with the reason) when
@@ -66,13 +145,16 @@ Entry build(cudnnHandle_t handle, const ConvKey& key, int64_t workspace_cap) {
                          .set_uid(uid)
                          .set_dim(dims)
                          .set_stride(nchw_strides(dims[1], dims[2], dims[3]))
-                         .set_alignment(key.alignment)
+                         .set_alignment(alignment_for(key, uid))
                          .set_data_type(fe::DataType_t::FLOAT));
   };
+  // Outputs get their alignment too: the key records the output pointer's, and
+  // a plan chosen for a 16-byte-aligned output must not run on a 4-byte one.
   auto finish_output = [&](const std::shared_ptr<fe::graph::Tensor_attributes>& t, int64_t uid,
                            std::vector<int64_t> dims) {
     t->set_output(true).set_uid(uid).set_dim(dims).set_data_type(fe::DataType_t::FLOAT)
-        .set_stride(nchw_strides(dims[1], dims[2], dims[3]));  // not the NHWC default
+        .set_stride(nchw_strides(dims[1], dims[2], dims[3]))  // not the NHWC default
+        .set_alignment(alignment_for(key, uid));
   };
   const std::vector<int64_t> padding{key.p.pad_h, key.p.pad_w}, stride{key.p.stride_h, key.p.stride_w},
       dilation{key.p.dilation_h, key.p.dilation_w};
@@ -91,20 +173,20 @@ Entry build(cudnnHandle_t handle, const ConvKey& key, int64_t workspace_cap) {
     case ConvOp::ForwardBiasRelu: {
       auto x = tensor("x", kX, x_dims), w = tensor("w", kW, w_dims);
       auto y = g->conv_fprop(x, w, geometry(fe::graph::Conv_fprop_attributes(), "conv"));
-      if (key.op == ConvOp::ForwardBias || key.op == ConvOp::ForwardBiasRelu) {
+      if (has_bias(key.op)) {
         auto b = g->tensor(fe::graph::Tensor_attributes()
                                .set_name("b")
                                .set_uid(kB)
                                .set_dim({1, key.k, 1, 1})
                                .set_stride({key.k, 1, 1, 1})
-                               .set_alignment(key.alignment)
+                               .set_alignment(key.align_b)
                                .set_data_type(fe::DataType_t::FLOAT));
         y = g->pointwise(y, b, fe::graph::Pointwise_attributes()
                                    .set_name("bias")
                                    .set_mode(fe::PointwiseMode_t::ADD)
                                    .set_compute_data_type(fe::DataType_t::FLOAT));
       }
-      if (key.op == ConvOp::ForwardRelu || key.op == ConvOp::ForwardBiasRelu) {
+      if (has_relu(key.op)) {
         y = g->pointwise(y, fe::graph::Pointwise_attributes()
                                 .set_name("relu")
                                 .set_mode(fe::PointwiseMode_t::RELU_FWD)
@@ -135,23 +217,33 @@ Entry build(cudnnHandle_t handle, const ConvKey& key, int64_t workspace_cap) {
   if (auto s = g->build_operation_graph(handle); s.is_bad()) return refuse("operation graph", s);
   if (auto s = g->create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}); s.is_bad())
     return refuse("heuristics", s);
+  // FP32 keeps the 1e-5 norm-wise parity bound: no TF32 tensor cores or
+  // down-converted inputs, and no FFT or Winograd either. Those transform the
+  // input and filter, and the transform's rounding (growing with the tile: 4x4,
+  // 6x6, 13x13, and with the FFT size) can exceed 1e-5 in float32. TF32 keeps
+  // them: its 5e-3 bound covers their error.
   if (key.math == MathMode::FP32)
     g->deselect_numeric_notes({fe::NumericalNote_t::TENSOR_CORE,
                                fe::NumericalNote_t::DOWN_CONVERT_INPUTS,
-                               fe::NumericalNote_t::REDUCED_PRECISION_REDUCTION});
+                               fe::NumericalNote_t::REDUCED_PRECISION_REDUCTION,
+                               fe::NumericalNote_t::FFT, fe::NumericalNote_t::WINOGRAD,
+                               fe::NumericalNote_t::WINOGRAD_TILE_4x4,
+                               fe::NumericalNote_t::WINOGRAD_TILE_6x6,
+                               fe::NumericalNote_t::WINOGRAD_TILE_13x13});
   if (key.deterministic) g->deselect_numeric_notes({fe::NumericalNote_t::NONDETERMINISTIC});
   g->deselect_workspace_greater_than(workspace_cap);
   if (auto s = g->check_support(handle); s.is_bad()) return refuse("support", s);
   const auto policy = key.autotune ? fe::BuildPlanPolicy_t::ALL : fe::BuildPlanPolicy_t::HEURISTICS_CHOICE;
   if (auto s = g->build_plans(handle, policy); s.is_bad()) return refuse("build plans", s);
   entry.workspace = key.autotune ? g->get_autotune_workspace_size() : g->get_workspace_size();
+  entry.engine = plan_name(*g);
   entry.graph = std::move(g);
   return entry;
 }
 
 std::unordered_map<int64_t, void*> variant_pack(const ConvKey& key, const ConvOperands& o) {
   std::unordered_map<int64_t, void*> pack{{kX, o.x}, {kW, o.w}, {kY, o.y}};
-  if (key.op == ConvOp::ForwardBias || key.op == ConvOp::ForwardBiasRelu) pack[kB] = o.b;
+  if (has_bias(key.op)) pack[kB] = o.b;
   return pack;
 }
 
@@ -163,14 +255,31 @@ std::string describe(const ConvKey& k) {
      << " " << k.r << "x" << k.s << " stride " << k.p.stride_h << "x" << k.p.stride_w << " pad "
      << k.p.pad_h << "x" << k.p.pad_w << " dil " << k.p.dilation_h << "x" << k.p.dilation_w << " "
      << math_mode_name(k.math) << (k.deterministic ? " deterministic" : "")
-     << (k.autotune ? " autotuned" : "") << " align " << k.alignment;
+     << (k.autotune ? " autotuned" : "") << " align x" << k.align_x << " w" << k.align_w;
+  if (has_bias(k.op)) os << " b" << k.align_b;
+  os << " y" << k.align_y;
   return os.str();
 }
 
 struct ConvGraphs::Impl {
+  using Value = std::shared_ptr<Entry>;
   Impl(size_t capacity, int64_t cap) : cache(capacity), workspace_cap(cap) {}
+  // At exit CUDA may be gone: plans still fenced are leaked, not destroyed unsafely.
+  ~Impl() { retired.leak_pending(); }
+
+  // Plans that ran are kept until their stream passes this point; the others die now.
+  void retire(std::vector<Value>& dropped) {
+    for (Value& e : dropped) {
+      if (!e->graph || !e->stream) continue;
+      EventFence fence(e->stream, e->device);
+      retired.retire(std::move(e), std::move(fence));
+    }
+    dropped.clear();
+  }
+
   std::mutex mutex;
-  LruCache<ConvKey, std::shared_ptr<Entry>, ConvKeyHash> cache;
+  LruCache<ConvKey, Value, ConvKeyHash> cache;
+  RetireQueue<Value, EventFence> retired;
   int64_t workspace_cap;
   size_t built = 0, unsupported = 0;
   std::string last_unsupported;
@@ -180,43 +289,65 @@ ConvGraphs::ConvGraphs(size_t capacity, int64_t workspace_cap)
     : impl_(std::make_unique<Impl>(capacity, workspace_cap)) {}
 ConvGraphs::~ConvGraphs() = default;
 
-bool ConvGraphs::run(cudnnHandle_t handle, const ConvKey& key, const ConvOperands& operands,
-                     const std::function<void*(size_t)>& workspace) {
+bool ConvGraphs::run(cudnnHandle_t handle, cudaStream_t stream, const ConvKey& key,
+                     const ConvOperands& operands, const std::function<void*(size_t)>& workspace) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->retired.poll();
   std::shared_ptr<Entry> entry;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    if (std::shared_ptr<Entry>* found = impl_->cache.find(key)) {
-      entry = *found;
+  if (std::shared_ptr<Entry>* found = impl_->cache.find(key)) {
+    entry = *found;
+  } else {
+    Entry built;
+    try {
+      built = build(handle, key, impl_->workspace_cap);
+    } catch (const std::exception& e) {  // the frontend throws on some malformed graphs
+      built.graph.reset();
+      built.reason = e.what();
+    }
+    built.device = key.device;
+    if (built.graph) {
+      ++impl_->built;
+      if (log_enabled())
+        std::fprintf(stderr, "[convnet cudnn] plan %s -> %s (workspace %lld bytes)\n",
+                     describe(key).c_str(), built.engine.c_str(),
+                     static_cast<long long>(built.workspace));
     } else {
-      Entry built;
-      try {
-        built = build(handle, key, impl_->workspace_cap);
-      } catch (const std::exception& e) {  // the frontend throws on some malformed graphs
-        built.graph.reset();
-        built.reason = e.what();
-      }
-      if (built.graph) {
-        ++impl_->built;
-      } else {
-        ++impl_->unsupported;
-        impl_->last_unsupported = describe(key) + ": " + built.reason;
-      }
-      entry = impl_->cache.insert(key, std::make_shared<Entry>(std::move(built)));
+      ++impl_->unsupported;
+      impl_->last_unsupported = describe(key) + ": " + built.reason;
+      if (log_enabled())
+        std::fprintf(stderr, "[convnet cudnn] no plan for %s\n", impl_->last_unsupported.c_str());
     }
-    if (!entry->graph) return false;
-    std::unordered_map<int64_t, void*> pack = variant_pack(key, operands);
-    void* ws = entry->workspace > 0 ? workspace(static_cast<size_t>(entry->workspace)) : nullptr;
-    if (key.autotune && !entry->tuned) {
-      // Times every built plan on these operands (it synchronises the device:
-      // once per shape, before any graph capture) and keeps the fastest.
-      if (auto s = entry->graph->autotune(handle, pack, ws); s.is_bad())
-        CONVNET_FAIL("cuDNN autotune of ", describe(key), " failed: ", s.get_message());
-      entry->tuned = true;
-    }
-    if (auto s = entry->graph->execute(handle, pack, ws); s.is_bad())
-      CONVNET_FAIL("cuDNN ", describe(key), " failed to execute: ", s.get_message());
+    std::vector<std::shared_ptr<Entry>> dropped;
+    entry = impl_->cache.insert(key, std::make_shared<Entry>(std::move(built)), &dropped);
+    impl_->retire(dropped);
   }
+  if (!entry->graph) return false;
+  std::unordered_map<int64_t, void*> pack = variant_pack(key, operands);
+  void* ws = entry->workspace > 0 ? workspace(static_cast<size_t>(entry->workspace)) : nullptr;
+  if (key.autotune && !entry->tuned) {
+    // Times every built plan on these operands (it synchronises the device:
+    // once per shape, before any graph capture) and keeps the fastest.
+    if (auto s = entry->graph->autotune(handle, pack, ws); s.is_bad())
+      CONVNET_FAIL("cuDNN autotune of ", describe(key), " failed: ", s.get_message());
+    entry->tuned = true;
+    entry->engine = plan_name(*entry->graph);
+    if (log_enabled())
+      std::fprintf(stderr, "[convnet cudnn] autotuned %s -> %s\n", describe(key).c_str(),
+                   entry->engine.c_str());
+  }
+  entry->stream = stream;  // before execute: a failed launch may still have queued work
+  if (auto s = entry->graph->execute(handle, pack, ws); s.is_bad())
+    CONVNET_FAIL("cuDNN ", describe(key), " failed to execute: ", s.get_message());
   return true;
+}
+
+size_t ConvGraphs::set_capacity(size_t capacity) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const size_t previous = impl_->cache.capacity();
+  std::vector<std::shared_ptr<Entry>> dropped;
+  impl_->cache.set_capacity(capacity, &dropped);
+  impl_->retire(dropped);
+  return previous;
 }
 
 ConvGraphStats ConvGraphs::stats() const {
@@ -227,7 +358,11 @@ ConvGraphStats ConvGraphs::stats() const {
   s.cached = impl_->cache.size();
   s.hits = impl_->cache.hits();
   s.evictions = impl_->cache.evictions();
+  s.retiring = impl_->retired.size();
   s.last_unsupported = impl_->last_unsupported;
+  impl_->cache.for_each([&s](const ConvKey& key, const std::shared_ptr<Entry>& e) {
+    if (e->graph) s.plans.push_back(describe(key) + " -> " + e->engine);
+  });
   return s;
 }
 

@@ -5,9 +5,12 @@
 
 #include "core/cuda_hooks.hpp"
 #include "cuda/context.hpp"
+#include "cuda/launch_scope.hpp"
 #include "cudnn/cudnn_hooks.hpp"
 #include "cudnn/cudnn_library.hpp"
 #include "cudnn/cudnn_linear.hpp"
+#include "cudnn/cudnn_probe.hpp"
+#include "kernels/kernels.hpp"
 
 namespace convnet::cudnn {
 namespace {
@@ -55,7 +58,7 @@ cudnnHandle_t CudnnBackend::handle(int device) {
 }
 
 ConvKey CudnnBackend::conv_key(ConvOp op, const Tensor& x, const Tensor& w, const Conv2dParams& p,
-                               int device, std::initializer_list<const void*> pointers) const {
+                               int device, const ConvOperands& operands) const {
   ConvKey key;
   key.op = op;
   key.n = x.size(0);
@@ -72,45 +75,80 @@ ConvKey CudnnBackend::conv_key(ConvOp op, const Tensor& x, const Tensor& w, cons
   // deterministic mode keeps the heuristics' choice, which depends only on the key.
   key.autotune = cudnn_autotune() && !key.deterministic;
   key.device = device;
-  key.alignment = alignment_of(pointers);
+  key.align_x = alignment_of(operands.x);
+  key.align_w = alignment_of(operands.w);
+  key.align_b = alignment_of(has_bias(op) ? operands.b : nullptr);  // the plain graph reads no bias
+  key.align_y = alignment_of(operands.y);
   return key;
 }
 
-bool CudnnBackend::run_graph(const Tensor& output, ConvKey key, const ConvOperands& operands) {
+bool CudnnBackend::run_graph(ConvOp op, const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                             const Tensor& output, const ConvOperands& operands) {
   const int device = output.device().index;
   cuda::DeviceGuard guard(device);
   cuda::Context& ctx = cuda::context(device);
-  return graphs_.run(handle(device), key, operands,
-                     [&ctx](size_t bytes) { return ctx.workspace(bytes); });
+  return graphs_.run(handle(device), ctx.stream(), conv_key(op, x, w, p, device, operands),
+                     operands, [&ctx](size_t bytes) { return ctx.workspace(bytes); });
+}
+
+ConvRouteCounts CudnnBackend::conv_routes() const {
+  std::lock_guard<std::mutex> lock(routes_mutex_);
+  return routes_;
+}
+
+void CudnnBackend::forward(ConvOp op, const Tensor& input, const Tensor& weight,
+                           const Tensor* bias, const Conv2dParams& p, Tensor& output) {
+  const ConvOperands o{ptr(input), ptr(weight), bias ? ptr(*bias) : nullptr, ptr(output)};
+  auto try_graph = [&](ConvOp graph_op) {
+    if (is_fused(graph_op) && refuse_fused_.load()) return false;
+    return run_graph(graph_op, input, weight, p, output, o);
+  };
+  ConvRoute route;
+  {
+    std::lock_guard<std::mutex> lock(routes_mutex_);
+    route = take_conv_route(op, try_graph, routes_);
+  }
+  switch (route) {
+    case ConvRoute::Graph: return;
+    case ConvRoute::GraphEpilogue: {
+      // The plain graph wrote conv(x, w); bias and ReLU in one pass, on the same stream.
+      cuda::LaunchScope on(output);
+      kernels::bias_activation_nchw_f32(output.data<float>(), bias ? bias->data<float>() : nullptr,
+                                        output.size(0), output.size(1),
+                                        output.size(2) * output.size(3), has_relu(op), on.stream());
+      return;
+    }
+    case ConvRoute::Cuda:
+      if (has_relu(op))
+        cuda_.conv2d_bias_relu_forward(input, weight, bias, p, output);
+      else
+        cuda_.conv2d_forward(input, weight, bias, p, output);
+      return;
+  }
 }
 
 void CudnnBackend::conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                                   const Conv2dParams& p, Tensor& output) {
-  const ConvOp op = bias ? ConvOp::ForwardBias : ConvOp::Forward;
-  const ConvOperands o{ptr(input), ptr(weight), bias ? ptr(*bias) : nullptr, ptr(output)};
-  const ConvKey key = conv_key(op, input, weight, p, output.device().index, {o.x, o.w, o.b, o.y});
-  if (!run_graph(output, key, o)) cuda_.conv2d_forward(input, weight, bias, p, output);
+  forward(bias ? ConvOp::ForwardBias : ConvOp::Forward, input, weight, bias, p, output);
 }
 
 void CudnnBackend::conv2d_bias_relu_forward(const Tensor& input, const Tensor& weight,
                                             const Tensor* bias, const Conv2dParams& p,
                                             Tensor& output) {
-  const ConvOp op = bias ? ConvOp::ForwardBiasRelu : ConvOp::ForwardRelu;
-  const ConvOperands o{ptr(input), ptr(weight), bias ? ptr(*bias) : nullptr, ptr(output)};
-  const ConvKey key = conv_key(op, input, weight, p, output.device().index, {o.x, o.w, o.b, o.y});
-  if (run_graph(output, key, o)) return;
-  // No fused plan for this shape: the plain graph (or our kernel), then our ReLU.
-  fused_fallbacks_.fetch_add(1);
-  conv2d_forward(input, weight, bias, p, output);
-  cuda_.activation_forward(Activation::ReLU, 0.f, output, output);
+  forward(bias ? ConvOp::ForwardBiasRelu : ConvOp::ForwardRelu, input, weight, bias, p, output);
 }
 
+// Backward convolutions: the graph, or our kernels (no epilogue to split off).
 void CudnnBackend::conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
                                         const Conv2dParams& p, Tensor& grad_input) {
   const ConvOperands o{ptr(grad_input), ptr(weight), nullptr, ptr(grad_output)};
-  const ConvKey key = conv_key(ConvOp::BackwardData, grad_input, weight, p,
-                               grad_input.device().index, {o.x, o.w, o.y});
-  if (!run_graph(grad_input, key, o)) cuda_.conv2d_backward_data(grad_output, weight, p, grad_input);
+  auto try_graph = [&](ConvOp op) { return run_graph(op, grad_input, weight, p, grad_input, o); };
+  ConvRoute route;
+  {
+    std::lock_guard<std::mutex> lock(routes_mutex_);
+    route = take_conv_route(ConvOp::BackwardData, try_graph, routes_);
+  }
+  if (route != ConvRoute::Graph) cuda_.conv2d_backward_data(grad_output, weight, p, grad_input);
 }
 
 void CudnnBackend::conv2d_backward_filter(const Tensor& input, const Tensor& grad_output,
@@ -119,9 +157,13 @@ void CudnnBackend::conv2d_backward_filter(const Tensor& input, const Tensor& gra
   // cuDNN graphs have no beta: accumulating goes through a scratch gradient and an add.
   Tensor scratch = accumulate ? Tensor::empty(grad_weight.shape(), grad_weight.device()) : grad_weight;
   const ConvOperands o{ptr(input), ptr(scratch), nullptr, ptr(grad_output)};
-  const ConvKey key = conv_key(ConvOp::BackwardFilter, input, grad_weight, p,
-                               grad_weight.device().index, {o.x, o.w, o.y});
-  if (!run_graph(grad_weight, key, o)) {
+  auto try_graph = [&](ConvOp op) { return run_graph(op, input, grad_weight, p, grad_weight, o); };
+  ConvRoute route;
+  {
+    std::lock_guard<std::mutex> lock(routes_mutex_);
+    route = take_conv_route(ConvOp::BackwardFilter, try_graph, routes_);
+  }
+  if (route != ConvRoute::Graph) {
     cuda_.conv2d_backward_filter(input, grad_output, p, grad_weight, accumulate);
     return;
   }
@@ -141,16 +183,19 @@ void CudnnBackend::linear_bias_relu_forward(const Tensor& input, const Tensor& w
 }
 
 std::string CudnnBackend::path(Op op) const {
-  const ConvGraphStats s = graphs_.stats();
-  const std::string fell_back =
-      s.unsupported ? " (" + std::to_string(s.unsupported) + " shapes fell back to cuda)" : "";
+  const ConvRouteCounts r = conv_routes();
   switch (op) {
-    case Op::Conv2d: return "cudnn graph" + fell_back;
+    case Op::Conv2d:
+      return conv_path(r, {ConvOp::Forward, ConvOp::ForwardBias, ConvOp::BackwardData,
+                           ConvOp::BackwardFilter},
+                       cuda_.path(op), "cudnn graph");
     case Op::Conv2dBiasReLU:
-      return fused_fallbacks_.load() ? "cudnn graph + relu kernel (fused graph refused)"
-                                     : "cudnn fused graph (conv+bias+relu)";
-    case Op::Linear: return "cublasLt, bias epilogue";
-    case Op::LinearBiasReLU: return "cublasLt, bias+relu epilogue";
+      return conv_path(r, {ConvOp::ForwardRelu, ConvOp::ForwardBiasRelu}, cuda_.path(op),
+                       "cudnn fused graph (conv+bias+relu)");
+    case Op::Linear:
+      return linear_path(linear_->counts(false), "cublasLt, bias epilogue", cuda_.path(op));
+    case Op::LinearBiasReLU:
+      return linear_path(linear_->counts(true), "cublasLt, bias+relu epilogue", cuda_.path(op));
     case Op::Softmax: return "cudnnSoftmax";
     default: return "cuda kernel";  // pooling, activations: our kernels
   }
@@ -171,9 +216,19 @@ std::string library_description() {
   return "cuDNN " + describe(library());
 }
 
-Backend& backend() {
-  static CudnnBackend instance(*cuda_hooks::cuda_backend());
-  return instance;
+namespace {
+CudnnBackend& instance() {
+  static CudnnBackend backend(*cuda_hooks::cuda_backend());
+  return backend;
 }
+}  // namespace
+
+Backend& backend() { return instance(); }
+
+// ---- cudnn_probe.hpp
+ConvRouteCounts probe_conv_routes() { return instance().conv_routes(); }
+ConvGraphStats probe_conv_stats() { return instance().conv_stats(); }
+size_t probe_set_plan_capacity(size_t capacity) { return instance().set_plan_capacity(capacity); }
+bool probe_refuse_fused_graphs(bool refuse) { return instance().set_refuse_fused(refuse); }
 
 }  // namespace convnet::cudnn

@@ -1,8 +1,10 @@
 // CudnnBackend: convolution (fused with bias and ReLU) through cuDNN's graph
 // API, softmax through cudnnSoftmax*, the linear forward through cuBLASLt with
-// its bias / bias+ReLU epilogue. Everything else, and any convolution cuDNN has
-// no plan for, is handed to the CudaBackend (composition: it is held, not
-// copied). Every call runs on the context stream of the output's device.
+// its bias / bias+ReLU epilogue. A refused fused conv graph becomes the plain
+// graph plus our bias/ReLU epilogue kernel (conv_route.hpp). Everything else,
+// and any convolution cuDNN has no plan for at all, is handed to the
+// CudaBackend (composition: it is held, not copied). Every call runs on the
+// context stream of the output's device.
 #pragma once
 
 #include <cudnn.h>
@@ -14,6 +16,7 @@
 
 #include "convnet/backend.hpp"
 #include "cudnn/conv_graphs.hpp"
+#include "cudnn/conv_route.hpp"
 
 namespace convnet::cudnn {
 
@@ -117,22 +120,34 @@ class CudnnBackend final : public Backend {
   void schedule_step(Tensor& schedule, float lr) override { cuda_.schedule_step(schedule, lr); }
 
   ConvGraphStats conv_stats() const { return graphs_.stats(); }
+  ConvRouteCounts conv_routes() const;
+  // The plan LRU's bound (tests shrink it to force evictions); returns the previous one.
+  size_t set_plan_capacity(size_t capacity) { return graphs_.set_capacity(capacity); }
+  // Test hook: treat every fused graph as refused, so the plain graph + epilogue
+  // route runs on GPUs whose cuDNN accepts the fusion. Returns the previous setting.
+  bool set_refuse_fused(bool refuse) { return refuse_fused_.exchange(refuse); }
 
  private:
   static constexpr int kMaxDevices = 16;
   // The device's cuDNN handle, bound to its context stream (created on first use).
   cudnnHandle_t handle(int device);
-  // Runs `key` through a graph or, when cuDNN has none, returns false.
-  bool run_graph(const Tensor& output, ConvKey key, const ConvOperands& operands);
+  // Runs `op`'s graph on `operands` or, when cuDNN has none, returns false.
+  bool run_graph(ConvOp op, const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                 const Tensor& output, const ConvOperands& operands);
   ConvKey conv_key(ConvOp op, const Tensor& x, const Tensor& w, const Conv2dParams& p,
-                   int device, std::initializer_list<const void*> pointers) const;
+                   int device, const ConvOperands& operands) const;
+  // Every forward conv: the route of conv_route.hpp, then the epilogue or our kernels.
+  void forward(ConvOp op, const Tensor& input, const Tensor& weight, const Tensor* bias,
+               const Conv2dParams& p, Tensor& output);
 
   Backend& cuda_;
   ConvGraphs graphs_;
   std::unique_ptr<LinearLt> linear_;
   std::mutex handles_mutex_;
   std::array<cudnnHandle_t, kMaxDevices> handles_{};
-  std::atomic<size_t> fused_fallbacks_{0};  // fused graphs refused: conv graph + our ReLU
+  mutable std::mutex routes_mutex_;
+  ConvRouteCounts routes_;
+  std::atomic<bool> refuse_fused_{false};
 };
 
 }  // namespace convnet::cudnn

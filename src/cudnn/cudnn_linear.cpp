@@ -1,8 +1,12 @@
 // cuBLASLt for the linear forward. The row-major mapping is cuda_linear.cpp's:
 // Y^T [out, N] = (W as column-major [in, out])^T x (X as column-major [in, N]),
 // so m = out, n = N, k = in, and the bias is one value per row of D, which is
-// what CUBLASLT_EPILOGUE_BIAS broadcasts.
+// what CUBLASLT_EPILOGUE_BIAS broadcasts. The heuristic is told each operand's
+// real alignment (linear_key.hpp): by default it assumes 256 bytes, and a
+// slice's pointer then makes the matmul answer NOT_SUPPORTED.
 #include "cudnn/cudnn_linear.hpp"
+
+#include <utility>
 
 #include "cuda/context.hpp"
 #include "cuda/cublas_check.hpp"
@@ -19,7 +23,8 @@ struct LinearLt::Plan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
-  bool found = false;
+  enum class Refusal : uint8_t { None, NoAlgorithm, NotSupported };
+  Refusal refusal = Refusal::None;  // why the cuBLAS path runs instead (remembered per key)
   ~Plan() {
     if (d) cublasLtMatrixLayoutDestroy(d);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -50,10 +55,18 @@ bool LinearLt::forward(const Tensor& input, const Tensor& weight, const Tensor* 
   key.relu = relu;
   key.math = math_mode();
   key.device = device;
-  key.alignment = alignment_of({input.raw_data(), weight.raw_data(), output.raw_data(),
-                                bias ? bias->raw_data() : nullptr});
+  key.align_weight = alignment_of(weight.raw_data(), kLtMaxAlignment);
+  key.align_input = alignment_of(input.raw_data(), kLtMaxAlignment);
+  key.align_output = alignment_of(output.raw_data(), kLtMaxAlignment);
+  key.align_bias = alignment_of(bias ? bias->raw_data() : nullptr, kLtMaxAlignment);
+  const LtAlignment align = lt_alignment(key);
 
   std::lock_guard<std::mutex> lock(mutex_);
+  LinearCounts& counts = counts_[relu ? 1 : 0];
+  if (!align.bias_usable) {
+    ++counts.bias_unaligned;
+    return false;
+  }
   cublasLtHandle_t lt = handle(device);
   std::shared_ptr<Plan> plan;
   if (std::shared_ptr<Plan>* found = plans_.find(key)) {
@@ -85,6 +98,14 @@ bool LinearLt::forward(const Tensor& input, const Tensor& weight, const Tensor* 
     const size_t ws = kWorkspaceBytes;
     cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(
         pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align.a},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align.b},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align.c},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align.d}};
+    for (const auto& [attribute, bytes] : alignments)
+      if (status == CUBLAS_STATUS_SUCCESS)
+        status = cublasLtMatmulPreferenceSetAttribute(pref, attribute, &bytes, sizeof bytes);
     cublasLtMatmulHeuristicResult_t result{};
     int count = 0;
     if (status == CUBLAS_STATUS_SUCCESS)
@@ -93,12 +114,19 @@ bool LinearLt::forward(const Tensor& input, const Tensor& weight, const Tensor* 
     cublasLtMatmulPreferenceDestroy(pref);
     // NOT_SUPPORTED or no result: no algorithm, the caller falls back.
     if (status != CUBLAS_STATUS_NOT_SUPPORTED) CONVNET_CUBLAS_CHECK(status);
-    plan->found = status == CUBLAS_STATUS_SUCCESS && count > 0;
+    if (status != CUBLAS_STATUS_SUCCESS || count == 0) plan->refusal = Plan::Refusal::NoAlgorithm;
     plan->algo = result.algo;
     plan->workspace = result.workspaceSize;
     plans_.insert(key, plan);
   }
-  if (!plan->found) return false;
+  if (plan->refusal == Plan::Refusal::NoAlgorithm) {
+    ++counts.no_algorithm;
+    return false;
+  }
+  if (plan->refusal == Plan::Refusal::NotSupported) {
+    ++counts.not_supported;
+    return false;
+  }
   if (bias) {
     const void* bias_ptr = bias->raw_data();
     CONVNET_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
@@ -106,11 +134,23 @@ bool LinearLt::forward(const Tensor& input, const Tensor& weight, const Tensor* 
   }
   void* ws = plan->workspace ? ctx.workspace(plan->workspace) : nullptr;
   const float alpha = 1.f, beta = 0.f;
-  CONVNET_CUBLAS_CHECK(cublasLtMatmul(lt, plan->op, &alpha, weight.raw_data(), plan->a,
-                                      input.raw_data(), plan->b, &beta, output.raw_data(), plan->d,
-                                      output.raw_data(), plan->d, &plan->algo, ws, plan->workspace,
-                                      ctx.stream()));
+  const cublasStatus_t status =
+      cublasLtMatmul(lt, plan->op, &alpha, weight.raw_data(), plan->a, input.raw_data(), plan->b,
+                     &beta, output.raw_data(), plan->d, output.raw_data(), plan->d, &plan->algo, ws,
+                     plan->workspace, ctx.stream());
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED) {  // nothing ran; this key will not try again
+    plan->refusal = Plan::Refusal::NotSupported;
+    ++counts.not_supported;
+    return false;
+  }
+  CONVNET_CUBLAS_CHECK(status);
+  ++counts.lt;
   return true;
+}
+
+LinearCounts LinearLt::counts(bool relu) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return counts_[relu ? 1 : 0];
 }
 
 }  // namespace convnet::cudnn

@@ -4,18 +4,20 @@
 //
 // The key is plain data: everything that changes which plan is valid or chosen
 // (operation, shapes, stride, padding, dilation, epilogue, math mode,
-// determinism, autotuning, device, pointer alignment). Bounded: least recently
-// used plans are dropped past `capacity` (a model meets a handful of shapes;
-// a shape sweep must not grow memory without bound). No cuDNN types here, so
-// the host tests check it in every build.
+// determinism, autotuning, device, each operand's pointer alignment). Bounded:
+// least recently used plans are dropped past `capacity` (a model meets a handful
+// of shapes; a shape sweep must not grow memory without bound). No cuDNN types
+// here, so the host tests check it in every build.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <list>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "convnet/backend.hpp"
 
@@ -38,14 +40,18 @@ struct ConvKey {
   bool deterministic = false;
   bool autotune = false;
   int device = 0;
-  int alignment = 16;  // the smallest byte alignment among the operands' pointers
+  // Byte alignment (alignment_of) of each operand's pointer, in ConvOperands'
+  // roles (x, w, b, y; b is 16 without a bias). Per operand, so one badly aligned
+  // tensor (a slice) does not make cuDNN assume less of the others.
+  int align_x = 16, align_w = 16, align_b = 16, align_y = 16;
 
   bool operator==(const ConvKey& o) const {
     return op == o.op && n == o.n && c == o.c && h == o.h && w == o.w && k == o.k && r == o.r &&
            s == o.s && p.stride_h == o.p.stride_h && p.stride_w == o.p.stride_w &&
            p.pad_h == o.p.pad_h && p.pad_w == o.p.pad_w && p.dilation_h == o.p.dilation_h &&
            p.dilation_w == o.p.dilation_w && math == o.math && deterministic == o.deterministic &&
-           autotune == o.autotune && device == o.device && alignment == o.alignment;
+           autotune == o.autotune && device == o.device && align_x == o.align_x &&
+           align_w == o.align_w && align_b == o.align_b && align_y == o.align_y;
   }
 };
 
@@ -57,21 +63,24 @@ struct ConvKeyHash {
                       int64_t(k.p.stride_w), int64_t(k.p.pad_h), int64_t(k.p.pad_w),
                       int64_t(k.p.dilation_h), int64_t(k.p.dilation_w), int64_t(k.math),
                       int64_t(k.deterministic), int64_t(k.autotune), int64_t(k.device),
-                      int64_t(k.alignment)})
+                      int64_t(k.align_x), int64_t(k.align_w), int64_t(k.align_b), int64_t(k.align_y)})
       mix(v);
     return h;
   }
 };
 
-// The largest power of two up to 16 that divides every address (cuDNN picks
-// vectorised engines for 16-byte-aligned tensors; a view into a batch may be less).
+// The largest power of two up to 16 (or `max`) that divides every address
+// (cuDNN picks vectorised engines for 16-byte-aligned tensors; a view into a
+// batch may be less). An absent pointer (null) counts as the maximum.
+inline int alignment_of(const void* pointer, int max = 16) {
+  int a = max;
+  const auto v = reinterpret_cast<uintptr_t>(pointer);
+  while (a > 1 && v % static_cast<uintptr_t>(a) != 0) a /= 2;
+  return a;
+}
 inline int alignment_of(std::initializer_list<const void*> pointers) {
   int a = 16;
-  for (const void* p : pointers) {
-    if (!p) continue;
-    const auto v = reinterpret_cast<uintptr_t>(p);
-    while (a > 1 && v % static_cast<uintptr_t>(a) != 0) a /= 2;
-  }
+  for (const void* p : pointers) a = std::min(a, alignment_of(p));
   return a;
 }
 
@@ -92,20 +101,29 @@ class LruCache {
     order_.splice(order_.begin(), order_, it->second);
     return &it->second->second;
   }
-  // Inserts (or replaces) and returns the stored value; evicts the least recently used.
-  Value& insert(const Key& key, Value value) {
+  // Inserts (or replaces) and returns the stored value; evicts the least recently
+  // used. Values dropped (evicted, or replaced under the same key) are moved into
+  // `dropped` when given, so the owner decides when they die (RetireQueue).
+  Value& insert(const Key& key, Value value, std::vector<Value>* dropped = nullptr) {
     if (auto it = index_.find(key); it != index_.end()) {
+      if (dropped) dropped->push_back(std::move(it->second->second));
       order_.erase(it->second);
       index_.erase(it);
     }
     order_.emplace_front(key, std::move(value));
     index_[key] = order_.begin();
-    while (order_.size() > capacity_) {
-      index_.erase(order_.back().first);
-      order_.pop_back();
-      ++evictions_;
-    }
+    trim(dropped);
     return order_.front().second;
+  }
+  // A new bound; entries past it are evicted (into `dropped` when given).
+  void set_capacity(size_t capacity, std::vector<Value>* dropped = nullptr) {
+    capacity_ = capacity == 0 ? 1 : capacity;
+    trim(dropped);
+  }
+  // Calls f(key, value) for every entry, most recent first.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const Entry& e : order_) f(e.first, e.second);
   }
   void clear() {
     order_.clear();
@@ -119,6 +137,14 @@ class LruCache {
 
  private:
   using Entry = std::pair<Key, Value>;
+  void trim(std::vector<Value>* dropped) {
+    while (order_.size() > capacity_) {
+      if (dropped) dropped->push_back(std::move(order_.back().second));
+      index_.erase(order_.back().first);
+      order_.pop_back();
+      ++evictions_;
+    }
+  }
   size_t capacity_;
   std::list<Entry> order_;  // most recent first
   std::unordered_map<Key, typename std::list<Entry>::iterator, Hash> index_;

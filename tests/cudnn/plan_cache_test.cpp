@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "cudnn/plan_cache.hpp"
 
@@ -43,7 +44,11 @@ TEST(PlanCacheKey, EveryFieldDistinguishesPlans) {
   vary([](ConvKey& k) { k.deterministic = true; });
   vary([](ConvKey& k) { k.autotune = true; });
   vary([](ConvKey& k) { k.device = 1; });
-  vary([](ConvKey& k) { k.alignment = 4; });
+  // Each operand's alignment, the output's included (the graph declares it).
+  vary([](ConvKey& k) { k.align_x = 4; });
+  vary([](ConvKey& k) { k.align_w = 8; });
+  vary([](ConvKey& k) { k.align_b = 4; });
+  vary([](ConvKey& k) { k.align_y = 4; });
   EXPECT_TRUE(base == mnist_conv2());
   EXPECT_EQ(hash(base), hash(mnist_conv2()));
   for (size_t i = 0; i < variants.size(); ++i) {
@@ -59,6 +64,24 @@ TEST(PlanCacheKey, AlignmentIsTheSmallestPowerOfTwoUpTo16) {
   EXPECT_EQ(alignment_of({buffer, buffer + 2}), 8);
   EXPECT_EQ(alignment_of({buffer + 1, buffer + 4}), 4);
   EXPECT_EQ(alignment_of({buffer, nullptr}), 16);  // an absent bias does not count
+}
+
+// One loosely aligned operand lowers only its own entry in the key.
+TEST(PlanCacheKey, AlignmentIsPerOperand) {
+  alignas(64) static float buffer[64];
+  EXPECT_EQ(alignment_of(buffer + 1), 4);
+  EXPECT_EQ(alignment_of(buffer + 2), 8);
+  EXPECT_EQ(alignment_of(static_cast<const void*>(nullptr)), 16);
+  ConvKey output_slice = mnist_conv2(), aligned = mnist_conv2();
+  output_slice.align_y = alignment_of(buffer + 1);
+  EXPECT_EQ(output_slice.align_x, 16);
+  EXPECT_FALSE(output_slice == aligned) << "a plan for an aligned output must not run on a slice";
+  ConvKey swapped = mnist_conv2();
+  swapped.align_x = 4;  // the same alignments on other operands are another problem
+  output_slice.align_y = 16;
+  output_slice.align_w = 4;
+  EXPECT_FALSE(swapped == output_slice);
+  EXPECT_NE(ConvKeyHash()(swapped), ConvKeyHash()(output_slice));
 }
 
 TEST(PlanCacheLru, EvictsTheLeastRecentlyUsed) {

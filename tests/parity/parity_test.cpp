@@ -55,7 +55,7 @@ void expect_written(const Tensor& t, const std::string& what) {
   }
 }
 
-void expect_close(const Tensor& out, const Tensor& ref, double tolerance, const std::string& what) {
+void expect_close(const Tensor& out, const Tensor& ref, const Bound& bound, const std::string& what) {
   ASSERT_EQ(out.shape(), ref.shape()) << what;
   ASSERT_EQ(out.dtype(), ref.dtype()) << what;
   if (ref.dtype() == DType::I32) {
@@ -74,9 +74,10 @@ void expect_close(const Tensor& out, const Tensor& ref, double tolerance, const 
     if (std::fabs(d) > worst) worst = std::fabs(d), worst_at = i;
   }
   const double relative = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
-  EXPECT_LE(relative, tolerance) << what << ": norm-wise relative error " << relative
-                                 << "; worst element " << worst_at << ": " << o[worst_at]
-                                 << " vs reference " << r[worst_at];
+  EXPECT_LE(relative, bound.relative)
+      << what << ": norm-wise relative error " << relative << " exceeds " << bound.relative << " ("
+      << bound.why << "); worst element " << worst_at << ": " << o[worst_at] << " vs reference "
+      << r[worst_at];
 }
 
 class Parity : public testing::TestWithParam<Param> {};
