@@ -24,9 +24,9 @@ cd "$(dirname "$0")/.."
 # ---- the device command, as docs/gpu.md documents it (the dry run compares)
 DEVICE_CARRY=(.debs .deps)
 DEVICE_TIMEOUT_S=570
-SETUP_S=30  # unpacking the packages, locating cuDNN, the summary and the archive
+SETUP_S=45  # unpacking the packages, locating cuDNN, the sanitizer probe (30), the archive
 declare -A LIMIT=([build]=200 [gpu_tests]=100 [mnist_cuda]=45 [mnist_cudnn]=45 [bench]=60
-                  [memcheck]=50 [racecheck]=30)
+                  [memcheck]=45 [racecheck]=25)
 # One test process for every GPU case: the CUDA and cuDNN suites, the parity
 # table's GPU columns, the conv sweep, the golden tests, the runtime tests.
 GPU_TEST_FILTER='*Cuda*:*Cudnn*:*cuda*:*cudnn*:*Golden*:*golden*:*Gpu*'
@@ -131,9 +131,13 @@ fi
 [[ -f .deps/cudnn-frontend-1.32.0/include/cudnn_frontend.h ]] ||
   log "cudnn_frontend headers missing: carry .deps (python3 scripts/fetch_cudnn_frontend.py)"
 
-commit=$(cat .debs/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The device's copy of the tree has no .git: fetch_gpu_debs.sh wrote .debs/COMMIT.
+commit=$(git rev-parse --short HEAD 2>/dev/null || cat .debs/COMMIT 2>/dev/null || echo unknown)
 have_gpu=0
 if [[ $dry_run == 0 ]] && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then have_gpu=1; fi
+# GPU_CHECK_FAKE_GPU=1 runs the GPU stages without a GPU, to test this script's
+# plumbing (summary, archive, restarts) here: the stages then fail or skip.
+[[ ${GPU_CHECK_FAKE_GPU:-0} == 1 && $dry_run == 0 ]] && have_gpu=1
 log "== gpu_check $(date -u +%FT%TZ) commit $commit$([[ $dry_run == 1 ]] && echo ' (dry run)')"
 log "gpu: $( ((have_gpu)) && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -n 1 || echo none)"
 log "nvcc: $(nvcc --version 2>/dev/null | tail -n 1 || echo none); cmake: $(cmake --version | head -n 1); cores: $(nproc)"
@@ -243,13 +247,16 @@ gpu_tests() {
 }
 mnist_run() { "$mnist" --backend "$1" --epochs "${MNIST_EPOCHS:-1}" --data data/mnist; }
 bench_run() {
+  local rc=0 strategy
   "$bench" --benchmark_filter="$BENCH_FILTER" --benchmark_min_time=0.05 --benchmark_repetitions=3 \
-    --benchmark_report_aggregates_only=true --benchmark_out="$logs/bench.json" --benchmark_out_format=json &&
-    python3 bench/compare_cudnn.py "$logs/bench.json" >"$logs/ours_vs_cudnn.md" 2>&1
+    --benchmark_report_aggregates_only=true --benchmark_out="$logs/bench.json" \
+    --benchmark_out_format=json || rc=1
+  python3 bench/compare_cudnn.py "$logs/bench.json" >"$logs/ours_vs_cudnn.md" 2>&1 || rc=1
   for strategy in async caching; do
     CONVNET_CUDA_ALLOCATOR=$strategy "$bench" --benchmark_filter=BM_cuda_alloc \
-      --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+      --benchmark_repetitions=3 --benchmark_report_aggregates_only=true || rc=1
   done
+  return $rc
 }
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 sanitize() { "$sanitizer" --tool "$1" --error-exitcode 9 "$tests" --gtest_filter="$2"; }
@@ -277,11 +284,14 @@ else
   cat "$logs/ours_vs_cudnn.md" 2>/dev/null | tee -a "$summary"
   grep -hE '_median' "$logs/bench.log" | awk '{printf "   %-70s %12s %s\n", $1, $2, $3}' >>"$summary"
   # Sanitizers last: compute-sanitizer refuses some machines ("Device not supported").
-  probe=$("$sanitizer" --tool memcheck "$tests" --gtest_filter='CudaRuntime.*' 2>&1 | head -n 40)
+  probe=""
+  [[ -x $sanitizer ]] && probe=$(run_limited 30 "$sanitizer" --tool memcheck "$tests" \
+    --gtest_filter='CudaRuntime.CopiesEveryWayAndSlices' 2>&1 | tee "$logs/sanitizer_probe.log" | head -n 40)
   if [[ ! -x $sanitizer ]]; then
     skip memcheck "compute-sanitizer not found"; skip racecheck "compute-sanitizer not found"
-  elif grep -qiE 'Device not supported|error 999|Unable to find|not supported on this' <<<"$probe"; then
-    reason="compute-sanitizer refuses this machine: $(grep -m1 -iE 'not supported|error' <<<"$probe")"
+  elif grep -qiE 'Device not supported|error 999|Unable to find|not supported on this' <<<"$probe" ||
+       ! grep -q 'ERROR SUMMARY' <<<"$probe"; then
+    reason="compute-sanitizer refuses this machine: $(grep -m1 -iE 'not supported|error' <<<"$probe" || echo 'its 30 s probe printed no ERROR SUMMARY (sanitizer_probe.log)')"
     skip memcheck "$reason"; skip racecheck "$reason"
   else
     stage memcheck sanitize memcheck "$MEMCHECK_FILTER"
