@@ -106,8 +106,8 @@ void launch_forward(const float* input, float* output, int64_t count, float alph
                     cudaStream_t stream, const char* name) {
   const bool vectorised = aligned16(input) && aligned16(output);
   const int64_t work = vectorised ? (count + 3) / 4 : count;
-  activation_forward_kernel<A>
-      <<<blocks_for(work), kThreads, 0, stream>>>(input, output, count, alpha, vectorised);
+  CONVNET_LAUNCH(activation_forward_kernel<A>, blocks_for(work), kThreads, 0, stream)(
+      input, output, count, alpha, vectorised);
   check_launch(name, stream);
 }
 
@@ -116,7 +116,7 @@ void launch_backward(const float* saved, const float* grad_output, float* grad_i
                      int64_t count, float alpha, cudaStream_t stream, const char* name) {
   const bool vectorised = aligned16(saved) && aligned16(grad_output) && aligned16(grad_input);
   const int64_t work = vectorised ? (count + 3) / 4 : count;
-  activation_backward_kernel<A><<<blocks_for(work), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(activation_backward_kernel<A>, blocks_for(work), kThreads, 0, stream)(
       saved, grad_output, grad_input, count, alpha, vectorised);
   check_launch(name, stream);
 }

@@ -108,15 +108,15 @@ namespace detail {
 void conv2d_forward_direct(const ConvGeometry& g, const float* input, const float* weight,
                            const float* bias, float* output, cudaStream_t stream) {
   const int64_t count = g.n * g.k * g.p * g.q;
-  conv2d_forward_direct_kernel<<<blocks_for(count), kThreads, 0, stream>>>(g, input, weight, bias,
-                                                                           output);
+  CONVNET_LAUNCH(conv2d_forward_direct_kernel, blocks_for(count), kThreads, 0, stream)(
+      g, input, weight, bias, output);
   check_launch("conv2d_forward_direct", stream);
 }
 
 void conv2d_backward_data_direct(const ConvGeometry& g, const float* grad_output,
                                  const float* weight, float* grad_input, cudaStream_t stream) {
   const int64_t count = g.n * g.c * g.h * g.w;
-  conv2d_backward_data_direct_kernel<<<blocks_for(count), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(conv2d_backward_data_direct_kernel, blocks_for(count), kThreads, 0, stream)(
       g, grad_output, weight, grad_input);
   check_launch("conv2d_backward_data_direct", stream);
 }
@@ -126,7 +126,8 @@ void conv2d_backward_filter_direct(const ConvGeometry& g, const float* input,
                                    cudaStream_t stream) {
   const int64_t count = g.k * g.c * g.r * g.s;
   // One block per weight element: blocks_for with one "thread" per element.
-  conv2d_backward_filter_direct_kernel<<<blocks_for(count, 1), kFilterThreads, 0, stream>>>(
+  CONVNET_LAUNCH(conv2d_backward_filter_direct_kernel, blocks_for(count, 1), kFilterThreads, 0,
+                 stream)(
       g, input, grad_output, grad_weight, accumulate);
   check_launch("conv2d_backward_filter_direct", stream);
 }

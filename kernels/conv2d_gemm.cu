@@ -326,7 +326,7 @@ void launch_gemm(const Pass& pass, int64_t splits, int64_t chunk, const char* na
                  cudaStream_t stream) {
   const int64_t tiles = ceil_div(pass.shape.rows, kBM) * ceil_div(pass.shape.cols, kBN);
   const dim3 grid(static_cast<unsigned>(blocks_for(tiles, 1)), static_cast<unsigned>(splits));
-  conv2d_implicit_gemm_kernel<Pass><<<grid, kGemmThreads, 0, stream>>>(pass, chunk);
+  CONVNET_LAUNCH(conv2d_implicit_gemm_kernel<Pass>, grid, kGemmThreads, 0, stream)(pass, chunk);
   check_launch(name, stream);
 }
 
@@ -428,7 +428,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* input, const flo
   pass.split_stride = weights;
   pass.accumulate = false;
   launch_gemm(pass, plan.splits, plan.chunk, "conv2d_backward_filter_implicit_gemm", stream);
-  conv2d_reduce_splits_kernel<<<blocks_for(weights), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(conv2d_reduce_splits_kernel, blocks_for(weights), kThreads, 0, stream)(
       partials, plan.splits, weights, grad_weight, accumulate);
   check_launch("conv2d_backward_filter_reduce_splits", stream);
 }

@@ -90,7 +90,7 @@ void dropout_forward(const float* input, float p, uint64_t seed, uint64_t offset
   if (count <= 0) return;
   const float keep_scale = 1.f / (1.f - p);  // float, as the CPU backend computes it
   const bool vectorised = aligned16(input) && aligned16(output) && aligned16(mask);
-  dropout_forward_kernel<<<blocks_for((count + 3) / 4), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(dropout_forward_kernel, blocks_for((count + 3) / 4), kThreads, 0, stream)(
       input, p, keep_scale, seed, offset, output, mask, count, vectorised);
   check_launch("dropout_forward_kernel", stream);
 }
@@ -100,8 +100,8 @@ void dropout_backward(const float* grad_output, const float* mask, float* grad_i
   if (count <= 0) return;
   const bool vectorised = aligned16(grad_output) && aligned16(mask) && aligned16(grad_input);
   const int64_t work = vectorised ? (count + 3) / 4 : count;
-  dropout_backward_kernel<<<blocks_for(work), kThreads, 0, stream>>>(grad_output, mask,
-                                                                     grad_input, count, vectorised);
+  CONVNET_LAUNCH(dropout_backward_kernel, blocks_for(work), kThreads, 0, stream)(
+      grad_output, mask, grad_input, count, vectorised);
   check_launch("dropout_backward_kernel", stream);
 }
 

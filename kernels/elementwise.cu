@@ -93,13 +93,13 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 void fill_f32(float* out, int64_t count, float value, cudaStream_t stream) {
   if (count <= 0) return;
-  fill_kernel<float><<<blocks_for(count), kThreads, 0, stream>>>(out, count, value);
+  CONVNET_LAUNCH(fill_kernel<float>, blocks_for(count), kThreads, 0, stream)(out, count, value);
   check_launch("fill_f32", stream);
 }
 
 void fill_i32(int32_t* out, int64_t count, int32_t value, cudaStream_t stream) {
   if (count <= 0) return;
-  fill_kernel<int32_t><<<blocks_for(count), kThreads, 0, stream>>>(out, count, value);
+  CONVNET_LAUNCH(fill_kernel<int32_t>, blocks_for(count), kThreads, 0, stream)(out, count, value);
   check_launch("fill_i32", stream);
 }
 
@@ -107,7 +107,7 @@ void add_f32(const float* a, const float* b, float* out, int64_t count, cudaStre
   if (count <= 0) return;
   const bool vectorised = aligned16(a) && aligned16(b) && aligned16(out);
   const int64_t work = vectorised ? (count + 3) / 4 : count;
-  add_kernel<<<blocks_for(work), kThreads, 0, stream>>>(a, b, out, count, vectorised);
+  CONVNET_LAUNCH(add_kernel, blocks_for(work), kThreads, 0, stream)(a, b, out, count, vectorised);
   check_launch("add_f32", stream);
 }
 
@@ -115,7 +115,8 @@ void scale_f32(const float* in, float alpha, float* out, int64_t count, cudaStre
   if (count <= 0) return;
   const bool vectorised = aligned16(in) && aligned16(out);
   const int64_t work = vectorised ? (count + 3) / 4 : count;
-  scale_kernel<<<blocks_for(work), kThreads, 0, stream>>>(in, alpha, out, count, vectorised);
+  CONVNET_LAUNCH(scale_kernel, blocks_for(work), kThreads, 0, stream)(
+      in, alpha, out, count, vectorised);
   check_launch("scale_f32", stream);
 }
 
@@ -124,10 +125,10 @@ void broadcast_rows_f32(const float* row, int64_t rows, int64_t cols, float* out
   if (rows <= 0 || cols <= 0) return;
   if (cols % 4 == 0 && aligned16(row) && aligned16(out)) {
     const int64_t total4 = rows * (cols / 4);
-    broadcast_rows_kernel<float4><<<blocks_for(total4), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(broadcast_rows_kernel<float4>, blocks_for(total4), kThreads, 0, stream)(
         reinterpret_cast<const float4*>(row), cols / 4, total4, reinterpret_cast<float4*>(out));
   } else {
-    broadcast_rows_kernel<float><<<blocks_for(rows * cols), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(broadcast_rows_kernel<float>, blocks_for(rows * cols), kThreads, 0, stream)(
         row, cols, rows * cols, out);
   }
   check_launch("broadcast_rows_f32", stream);
@@ -137,8 +138,8 @@ void bias_activation_nchw_f32(float* y, const float* bias, int64_t n, int64_t k,
                               bool relu, cudaStream_t stream) {
   const int64_t total = n * k * inner;
   if (total <= 0 || (!bias && !relu)) return;
-  bias_activation_nchw_kernel<<<blocks_for(total), kThreads, 0, stream>>>(y, bias, k, inner, total,
-                                                                           relu);
+  CONVNET_LAUNCH(bias_activation_nchw_kernel, blocks_for(total), kThreads, 0, stream)(
+      y, bias, k, inner, total, relu);
   check_launch("bias_activation_nchw_f32", stream);
 }
 

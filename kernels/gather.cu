@@ -29,7 +29,7 @@ __global__ void gather_rows_kernel(const uint32_t* __restrict__ source,
 void gather_words(const void* source, const int32_t* indices, int64_t rows, int64_t row_size,
                   void* out, cudaStream_t stream, const char* name) {
   if (rows <= 0 || row_size <= 0) return;
-  gather_rows_kernel<<<blocks_for(rows * row_size), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(gather_rows_kernel, blocks_for(rows * row_size), kThreads, 0, stream)(
       static_cast<const uint32_t*>(source), indices, rows, row_size, static_cast<uint32_t*>(out));
   check_launch(name, stream);
 }

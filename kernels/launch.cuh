@@ -13,6 +13,19 @@ namespace convnet::kernels {
 
 constexpr int kThreads = 256;
 
+// Every kernel launch is CONVNET_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...):
+// `<<<>>>` under nvcc; in the emulated build (emu/, no GPU) a call into the
+// emulator's launch, which gets the kernel's name and this call site for its messages.
+#if defined(__CUDACC__)
+#define CONVNET_LAUNCH(kernel, grid, block, shared_bytes, stream) \
+  kernel<<<grid, block, shared_bytes, stream>>>
+#elif defined(CONVNET_EMU_LAUNCH)
+#define CONVNET_LAUNCH(kernel, grid, block, shared_bytes, stream) \
+  CONVNET_EMU_LAUNCH(kernel, grid, block, shared_bytes, stream)
+#else
+#error "kernels/*.cu compile with nvcc, or as C++ against emu/include (emu/CMakeLists.txt)"
+#endif
+
 // One thread per element up to 65535 blocks (or the test cap, launch.cu);
 // grid-stride loops cover the rest.
 inline int blocks_for(int64_t count, int threads = kThreads) {

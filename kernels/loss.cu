@@ -188,7 +188,7 @@ template <typename Grad>
 void launch_loss_grad(const Grad& grad, int64_t count, float* out, cudaStream_t stream,
                       const char* name) {
   if (count <= 0) return;
-  loss_grad_kernel<Grad><<<blocks_for(count), kThreads, 0, stream>>>(grad, count, out);
+  CONVNET_LAUNCH(loss_grad_kernel<Grad>, blocks_for(count), kThreads, 0, stream)(grad, count, out);
   check_launch(name, stream);
 }
 
@@ -200,8 +200,8 @@ void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, i
   if (rows <= 0) return;
   double* partials = static_cast<double*>(workspace);
   const int blocks = partial_blocks(rows, kWarpsPerBlock);
-  cross_entropy_forward_kernel<<<blocks, kThreads, 0, stream>>>(logits, labels, rows, classes,
-                                                                probs, error_flag, partials);
+  CONVNET_LAUNCH(cross_entropy_forward_kernel, blocks, kThreads, 0, stream)(
+      logits, labels, rows, classes, probs, error_flag, partials);
   check_launch("softmax_cross_entropy_forward", stream);
   finish_mean(partials, blocks, static_cast<double>(rows), loss, stream,
               "softmax_cross_entropy_forward (mean)");
@@ -213,7 +213,7 @@ void softmax_cross_entropy_backward(const float* probs, const int32_t* labels, i
   const int64_t count = rows * classes;
   if (count <= 0) return;
   const double factor = static_cast<double>(scale) / static_cast<double>(rows);
-  cross_entropy_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(cross_entropy_backward_kernel, blocks_for(count), kThreads, 0, stream)(
       probs, labels, rows, classes, factor, grad_logits, error_flag);
   check_launch("softmax_cross_entropy_backward", stream);
 }

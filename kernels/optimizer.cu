@@ -108,9 +108,9 @@ void sgd_update(float* param, const float* grad, float* momentum_buffer, int64_t
   CONVNET_CHECK(p.momentum == 0.f || momentum_buffer != nullptr,
                 "sgd_update: momentum ", p.momentum, " needs a momentum buffer");
   const float buffer_keep = static_cast<float>(1.0 - static_cast<double>(p.dampening));
-  sgd_kernel<<<blocks_for(count), kThreads, 0, stream>>>(param, grad, momentum_buffer, count,
-                                                         p.weight_decay, p.momentum, buffer_keep,
-                                                         p.nesterov, schedule);
+  CONVNET_LAUNCH(sgd_kernel, blocks_for(count), kThreads, 0, stream)(
+      param, grad, momentum_buffer, count, p.weight_decay, p.momentum, buffer_keep, p.nesterov,
+      schedule);
   check_launch("sgd_update", stream);
 }
 
@@ -120,14 +120,14 @@ void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg
   const double beta1 = p.beta1, beta2 = p.beta2;
   const float avg_weight = static_cast<float>(1.0 - beta1);
   const float sq_weight = static_cast<float>(1.0 - beta2);
-  adam_kernel<<<blocks_for(count), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(adam_kernel, blocks_for(count), kThreads, 0, stream)(
       param, grad, exp_avg, exp_avg_sq, count, beta1, beta2, avg_weight, sq_weight, p.eps,
       p.weight_decay, p.decoupled_weight_decay, schedule);
   check_launch("adam_update", stream);
 }
 
 void schedule_advance(float* schedule, float lr, cudaStream_t stream) {
-  schedule_advance_kernel<<<1, 1, 0, stream>>>(schedule, lr);
+  CONVNET_LAUNCH(schedule_advance_kernel, 1, 1, 0, stream)(schedule, lr);
   check_launch("schedule_advance", stream);
 }
 

@@ -213,10 +213,12 @@ void pool2d_forward(const PoolGeometry& g, const float* input, float* output, in
   const int64_t total = g.planes * g.p * g.q;
   if (total <= 0) return;
   if (g.params.mode == PoolMode::Max) {
-    max_pool_forward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(g, input, output, argmax);
+    CONVNET_LAUNCH(max_pool_forward_kernel, blocks_for(total), kThreads, 0, stream)(
+        g, input, output, argmax);
     check_launch("max_pool_forward_kernel", stream);
   } else {
-    avg_pool_forward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(g, input, output);
+    CONVNET_LAUNCH(avg_pool_forward_kernel, blocks_for(total), kThreads, 0, stream)(
+        g, input, output);
     check_launch("avg_pool_forward_kernel", stream);
   }
 }
@@ -226,12 +228,12 @@ void pool2d_backward(const PoolGeometry& g, const float* input, const float* gra
   const int64_t total = g.planes * g.h * g.w;
   if (total <= 0) return;
   if (g.params.mode == PoolMode::Max) {
-    max_pool_backward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(g, input, grad_output,
-                                                                         argmax, grad_input);
+    CONVNET_LAUNCH(max_pool_backward_kernel, blocks_for(total), kThreads, 0, stream)(
+        g, input, grad_output, argmax, grad_input);
     check_launch("max_pool_backward_kernel", stream);
   } else {
-    avg_pool_backward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(g, grad_output,
-                                                                         grad_input);
+    CONVNET_LAUNCH(avg_pool_backward_kernel, blocks_for(total), kThreads, 0, stream)(
+        g, grad_output, grad_input);
     check_launch("avg_pool_backward_kernel", stream);
   }
 }

@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kThreads)
 
 void finish_mean(const double* partials, int partial_count, double divisor, float* out,
                  cudaStream_t stream, const char* name) {
-  finish_mean_kernel<<<1, kThreads, 0, stream>>>(partials, partial_count, divisor, out);
+  CONVNET_LAUNCH(finish_mean_kernel, 1, kThreads, 0, stream)(partials, partial_count, divisor, out);
   check_launch(name, stream);
 }
 
@@ -150,7 +150,7 @@ void bias_backward(const float* grad_output, int64_t n, int64_t k, int64_t inner
   const int threads = k < 128 ? 1024 : kThreads;
   const int64_t plane_step = inner > 0 ? threads / inner : 0;
   const int64_t index_step = inner > 0 ? threads % inner : 0;
-  bias_backward_kernel<<<blocks_for(k, 1), threads, 0, stream>>>(
+  CONVNET_LAUNCH(bias_backward_kernel, blocks_for(k, 1), threads, 0, stream)(
       grad_output, n, k, inner, plane_step, index_step, grad_bias, accumulate);
   check_launch("bias_backward", stream);
 }
@@ -166,7 +166,7 @@ void count_correct(const float* logits, const int32_t* labels, int64_t rows, int
     }
   }
   if (rows <= 0 || classes <= 0) return;  // no row counts (the CPU backend's rule)
-  count_correct_kernel<<<blocks_for(rows, kWarpsPerBlock), kThreads, 0, stream>>>(
+  CONVNET_LAUNCH(count_correct_kernel, blocks_for(rows, kWarpsPerBlock), kThreads, 0, stream)(
       logits, labels, rows, classes, correct);
   check_launch("count_correct", stream);
 }

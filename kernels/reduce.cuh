@@ -88,7 +88,7 @@ void mean_of_terms(const Term& term, int64_t count, float* out, void* workspace,
                    cudaStream_t stream, const char* name) {
   double* partials = static_cast<double*>(workspace);
   const int blocks = partial_blocks(count);
-  sum_terms_kernel<Term><<<blocks, kThreads, 0, stream>>>(term, count, partials);
+  CONVNET_LAUNCH(sum_terms_kernel<Term>, blocks, kThreads, 0, stream)(term, count, partials);
   check_launch(name, stream);
   finish_mean(partials, blocks, static_cast<double>(count), out, stream, name);
 }

@@ -254,15 +254,16 @@ void softmax_forward(const float* input, float* output, int64_t outer, int64_t c
                      int64_t inner, bool log, cudaStream_t stream) {
   if (outer <= 0 || channels <= 0 || inner <= 0) return;
   if (inner > 1) {
-    softmax_forward_strided_kernel<<<blocks_for(outer * inner), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(softmax_forward_strided_kernel, blocks_for(outer * inner), kThreads, 0, stream)(
         input, output, outer, channels, inner, log);
     check_launch("softmax_forward_strided_kernel", stream);
   } else if (channels <= kWarpRowMax) {
-    softmax_forward_warp_kernel<<<blocks_for(outer, kRowsPerBlock), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(softmax_forward_warp_kernel, blocks_for(outer, kRowsPerBlock), kThreads, 0,
+                   stream)(
         input, output, outer, static_cast<int>(channels), log);
     check_launch("softmax_forward_warp_kernel", stream);
   } else {
-    softmax_forward_block_kernel<<<blocks_for(outer, 1), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(softmax_forward_block_kernel, blocks_for(outer, 1), kThreads, 0, stream)(
         input, output, outer, channels, log);
     check_launch("softmax_forward_block_kernel", stream);
   }
@@ -273,15 +274,16 @@ void softmax_backward(const float* output, const float* grad_output, float* grad
                       cudaStream_t stream) {
   if (outer <= 0 || channels <= 0 || inner <= 0) return;
   if (inner > 1) {
-    softmax_backward_strided_kernel<<<blocks_for(outer * inner), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(softmax_backward_strided_kernel, blocks_for(outer * inner), kThreads, 0, stream)(
         output, grad_output, grad_input, outer, channels, inner, log);
     check_launch("softmax_backward_strided_kernel", stream);
   } else if (channels <= kWarpRowMax) {
-    softmax_backward_warp_kernel<<<blocks_for(outer, kRowsPerBlock), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(softmax_backward_warp_kernel, blocks_for(outer, kRowsPerBlock), kThreads, 0,
+                   stream)(
         output, grad_output, grad_input, outer, static_cast<int>(channels), log);
     check_launch("softmax_backward_warp_kernel", stream);
   } else {
-    softmax_backward_block_kernel<<<blocks_for(outer, 1), kThreads, 0, stream>>>(
+    CONVNET_LAUNCH(softmax_backward_block_kernel, blocks_for(outer, 1), kThreads, 0, stream)(
         output, grad_output, grad_input, outer, channels, log);
     check_launch("softmax_backward_block_kernel", stream);
   }

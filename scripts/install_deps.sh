@@ -9,6 +9,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libopenblas-dev        # BLAS for the CPU backend's GEMMs
   libgtest-dev           # tests
+  libboost-context-dev   # fibers of the emulated device (emu/, CONVNET_EMU_KERNEL_TESTS)
   libbenchmark-dev       # bench/
   libcli11-dev           # command lines of the examples
   nlohmann-json3-dev     # JSON (checkpoint headers)
