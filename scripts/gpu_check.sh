@@ -69,6 +69,7 @@ stage() {
   if ((rc == 137)); then verdict="TIMED OUT after $limit s"; elif ((rc != 0)); then verdict=FAILED; fi
   ((rc != 0)) && failures=$((failures + 1))
   log "$(printf '%-12s %-22s rc=%-3s %4d s (limit %d)' "$name" "$verdict" "$rc" $((SECONDS - start)) "$limit")"
+  ((rc != 0)) && tail -n 6 "$logs/$name.log" | cut -c1-300 | sed 's/^/   | /' | tee -a "$summary"
   return $rc
 }
 skip() { log "$(printf '%-12s skipped: %s' "$1" "$2")"; }
@@ -128,6 +129,11 @@ if [[ -n $cudnn_dir ]]; then
   export CONVNET_CUDNN_LIBRARY=$cudnn_dir/libcudnn.so.9
   export LD_LIBRARY_PATH=$cudnn_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
+# cuDNN's runtime-compiled engines dlopen NVRTC: the toolkit's first, then, last
+# on the path, whatever PyTorch's other NVIDIA wheels bring (nvidia/*/lib).
+wheel_libs=$(python3 -c 'import nvidia, glob, os
+print(":".join(d for p in nvidia.__path__ for d in sorted(glob.glob(os.path.join(p, "*", "lib")))))' 2>/dev/null || true)
+export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/cuda/lib64${wheel_libs:+:$wheel_libs}
 [[ -f .deps/cudnn-frontend-1.32.0/include/cudnn_frontend.h ]] ||
   log "cudnn_frontend headers missing: carry .deps (python3 scripts/fetch_cudnn_frontend.py)"
 
@@ -191,7 +197,7 @@ fi
 [[ -n ${GPU_CHECK_BUILD_LIMIT:-} ]] && LIMIT[build]=$GPU_CHECK_BUILD_LIMIT
 stage build build
 build_ok=$?
-((build_ok != 0)) && tail -n 40 "$logs/build.log"
+((build_ok != 0)) && grep -m 20 -iE 'error|fatal' "$logs/build.log" | cut -c1-300 | sed 's/^/   | /' | tee -a "$summary"
 log "$(grep -m1 -E 'convnet: CUDA backend' "$logs/build.log" | sed 's/^-- //')"
 
 # ---- preflight: the filters and flags the GPU stages use must match something
@@ -269,7 +275,7 @@ elif ((build_ok != 0)); then
   for s in gpu_tests mnist_cuda mnist_cudnn bench memcheck racecheck; do skip "$s" "the build failed"; done
 else
   stage gpu_tests gpu_tests
-  log "   $(grep -E '^\[  PASSED  \]|^\[  SKIPPED \]|^\[  FAILED  \] [0-9]+ test' "$logs/gpu_tests.log" | tr '\n' ' ')"
+  log "   $(grep -E '^\[  (PASSED|SKIPPED|FAILED) +\] [0-9]+ tests?' "$logs/gpu_tests.log" | tr '\n' ' ')"
   grep -E '^\[  (FAILED|DIED)  +\] [A-Za-z]' "$logs/gpu_tests.log" | sort -u | head -n 60 | tee -a "$summary"
   # Which route each MNIST conv took, each plan's engine, what cuDNN refused.
   grep -E '^\[ (path|tf32|route|engine|evict) ' "$logs/gpu_tests.log" | sort -u | head -n 40 | tee -a "$summary"
@@ -281,7 +287,7 @@ else
     grep -E 'cudnn|implicit gemm|kernel' "$logs/mnist_$backend.log" | grep -E 'Conv2d|Linear' | head -n 6 | tee -a "$summary"
   done
   stage bench bench_run
-  cat "$logs/ours_vs_cudnn.md" 2>/dev/null | tee -a "$summary"
+  tail -n 40 "$logs/ours_vs_cudnn.md" 2>/dev/null | tee -a "$summary"
   grep -hE '_median' "$logs/bench.log" | awk '{printf "   %-70s %12s %s\n", $1, $2, $3}' >>"$summary"
   # Sanitizers last: compute-sanitizer refuses some machines ("Device not supported").
   probe=""
