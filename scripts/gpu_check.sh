@@ -62,6 +62,7 @@ run_limited() {
 # stage NAME CMD...: logs to $logs/NAME.log under LIMIT[NAME]; one summary line.
 stage() {
   local name=$1; shift
+  if ! wanted "$name"; then skip "$name" "not in GPU_CHECK_ONLY"; return 0; fi
   local limit=${LIMIT[$name]} start=$SECONDS rc
   run_limited "$limit" "$@" >"$logs/$name.log" 2>&1
   rc=$?
@@ -73,6 +74,9 @@ stage() {
   return $rc
 }
 skip() { log "$(printf '%-12s skipped: %s' "$1" "$2")"; }
+# GPU_CHECK_ONLY="gpu_tests mnist_cudnn" reruns just those stages (and the build)
+# after a fix, so a lease holds a run, a fix and two more runs.
+wanted() { [[ -z ${GPU_CHECK_ONLY:-} || $1 == build || " $GPU_CHECK_ONLY " == *" $1 "* ]]; }
 
 # ---- the carried packages, unpacked into a private root (never into /: it could break it)
 root=${GPU_CHECK_ROOT:-/tmp/gpu_check_root}
@@ -291,7 +295,7 @@ else
   grep -hE '_median' "$logs/bench.log" | awk '{printf "   %-70s %12s %s\n", $1, $2, $3}' >>"$summary"
   # Sanitizers last: compute-sanitizer refuses some machines ("Device not supported").
   probe=""
-  [[ -x $sanitizer ]] && probe=$(run_limited 30 "$sanitizer" --tool memcheck "$tests" \
+  [[ -x $sanitizer ]] && { wanted memcheck || wanted racecheck; } && probe=$(run_limited 30 "$sanitizer" --tool memcheck "$tests" \
     --gtest_filter='CudaRuntime.CopiesEveryWayAndSlices' 2>&1 | tee "$logs/sanitizer_probe.log" | head -n 40)
   if [[ ! -x $sanitizer ]]; then
     skip memcheck "compute-sanitizer not found"; skip racecheck "compute-sanitizer not found"
