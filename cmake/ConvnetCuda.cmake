@@ -1,12 +1,18 @@
-# Decides CONVNET_WITH_CUDA from CONVNET_CUDA (AUTO|ON|OFF): the CUDA backend is
+# Decides CONVNET_WITH_CUDA from CONVNET_CUDA (AUTO|ON|OFF|EMULATED): the CUDA backend is
 # built when nvcc and cuBLAS are found. ON makes a missing piece an error.
+# EMULATED builds it with no GPU and no toolkit: kernels/*.cu as C++ on the CPU
+# emulator in emu/ (emu/device.cmake), no cuDNN backend; CONVNET_CUDA_EMULATED is ON.
 # Then CONVNET_WITH_CUDNN: the cuDNN backend is built when cuDNN's headers and
 # NVIDIA's cudnn_frontend headers (scripts/fetch_cudnn_frontend.py puts them in
 # .deps/) are found too. libcudnn is not linked: the backend loads
 # libcudnn.so.9 at run time (src/cudnn/cudnn_library.cpp).
 set(CONVNET_WITH_CUDA OFF)
 set(CONVNET_WITH_CUDNN OFF)
-if(NOT CONVNET_CUDA STREQUAL "OFF")
+set(CONVNET_CUDA_EMULATED OFF)
+if(CONVNET_CUDA STREQUAL "EMULATED")
+  set(CONVNET_WITH_CUDA ON)
+  set(CONVNET_CUDA_EMULATED ON)
+elseif(NOT CONVNET_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -38,7 +44,7 @@ if(NOT CONVNET_CUDA STREQUAL "OFF")
   endif()
 endif()
 
-if(CONVNET_WITH_CUDA)
+if(CONVNET_WITH_CUDA AND NOT CONVNET_CUDA_EMULATED)
   set(CONVNET_CUDNN_FRONTEND_VERSION 1.32.0)
   find_path(CUDNN_FRONTEND_INCLUDE_DIR cudnn_frontend.h NO_DEFAULT_PATH
     HINTS ${PROJECT_SOURCE_DIR}/.deps/cudnn-frontend-${CONVNET_CUDNN_FRONTEND_VERSION}/include)

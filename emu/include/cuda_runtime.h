@@ -1,10 +1,9 @@
 // Stand-in for the toolkit's cuda_runtime.h in the emulated build: kernels/*.cu
-// compile as host C++ against it (emu/CMakeLists.txt puts emu/include first and
-// keeps the toolkit's include folder off the path). Kernel language in
-// emu/kernel.hpp and emu/launch.hpp; the few runtime calls the kernel files make
-// in emu/runtime_min.hpp, which the host-backed runtime will replace.
+// and src/cuda compile as host C++ against it (emu/include goes first on the
+// include path; the toolkit's include folder is never on it). Kernel language in
+// emu/kernel.hpp and emu/launch.hpp; the runtime's names in emu/runtime_api.hpp.
 #pragma once
 
 #include "emu/kernel.hpp"
 #include "emu/launch.hpp"
-#include "emu/runtime_min.hpp"
+#include "emu/runtime_api.hpp"

@@ -20,6 +20,7 @@
 
 #include "convnet/error.hpp"
 #include "emu/launch.hpp"
+#include "emu/runtime_api.hpp"
 #include "fiber.hpp"
 
 // Bounds of the shared-variable section, from the linker (weak: a program may have none).
@@ -348,7 +349,14 @@ bool set_max_dynamic_shared(const void* kernel_key, size_t bytes) {
   return true;
 }
 
-void launch(const LaunchConfig& config, std::function<void()> thread_body) {
+void check_launch(const LaunchConfig& config) {
+  Grid grid;
+  grid.config = &config;
+  check_limits(grid);
+  (void)parse_order(grid, grid.random);
+}
+
+void run_grid(const LaunchConfig& config, const std::function<void()>& thread_body) {
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   static FiberStacks stacks(kStackBytes);  // kept: stacks are reused by every launch
   Grid grid;
@@ -412,3 +420,11 @@ uint64_t shuffle(Site site, ShuffleKind kind, unsigned mask, uint64_t bits, int 
 }
 
 }  // namespace convnet::emu
+
+// Shared by both runtimes: the one function attribute the kernels set.
+cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute, int value) {
+  if (attribute != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0) return cudaErrorInvalidValue;
+  return convnet::emu::set_max_dynamic_shared(kernel, static_cast<size_t>(value))
+             ? cudaSuccess
+             : cudaErrorInvalidValue;
+}

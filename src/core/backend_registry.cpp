@@ -42,6 +42,9 @@ std::string unavailable_because(Backend::Kind kind) {
   if (kind == Backend::Kind::Cuda) return "";
 #if CONVNET_WITH_CUDNN
   return cudnn::unavailable_reason();  // loads libcudnn.so.9 on first call
+#elif CONVNET_CUDA_EMULATED
+  return "cuDNN is not emulated: this build's CUDA device is the CPU emulator "
+         "(CONVNET_CUDA=EMULATED, emu/README.md)";
 #else
   return "convnet was built without the cuDNN backend (cuDNN 9 headers or the cudnn_frontend "
          "headers were not found; see scripts/fetch_cudnn_frontend.py)";

@@ -35,7 +35,8 @@ TEST(CpuThreadCountDeterminism, Pool2d) {
   const Tensor input = Tensor::randn({8, 16, 20, 20}, Device::cpu(), 1);
   for (const auto& [name, params] : {std::pair{"max", max_pool}, std::pair{"avg", avg_pool},
                                      std::pair{"avg exclude pad", avg_exclude}}) {
-    expect_same_bits_across_thread_counts(std::string("pool2d ") + name, [&] {
+    // Structured bindings are captured by init-capture: clang before 16 cannot capture them.
+    expect_same_bits_across_thread_counts(std::string("pool2d ") + name, [&, &params = params] {
       Tensor argmax;
       const Tensor output = ops::pool2d_forward(cpu(), input, params, &argmax);
       const Tensor grad_output = Tensor::randn(output.shape(), Device::cpu(), 2);
@@ -54,7 +55,7 @@ TEST(CpuThreadCountDeterminism, Activations) {
   for (const auto& [name, activation] :
        {std::pair{"relu", Activation::ReLU}, std::pair{"leaky relu", Activation::LeakyReLU},
         std::pair{"sigmoid", Activation::Sigmoid}, std::pair{"tanh", Activation::Tanh}}) {
-    expect_same_bits_across_thread_counts(name, [&] {
+    expect_same_bits_across_thread_counts(name, [&, &activation = activation] {
       const Tensor output = ops::activation_forward(cpu(), activation, 0.1f, input);
       return std::vector<Tensor>{
           output, ops::activation_backward(cpu(), activation, 0.1f, input, output, grad_output)};

@@ -162,7 +162,7 @@ class PyTorchModelEquivalence : public testing::TestWithParam<Backend::Kind> {
     kind_ = GetParam();
     if (!backend_available(kind_))
       GTEST_SKIP() << "backend " << backend_name(kind_) << " unavailable: "
-                   << (cuda_compiled() ? cuda_unavailable_reason() : "built without CUDA");
+                   << backend_unavailable_reason(kind_);
     device_ = kind_ == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
     input_ = golden().get(golden().forward_backward, "input").to(device_);
     labels_ = golden().get(golden().forward_backward, "labels").to(device_);

@@ -253,7 +253,9 @@ void add_pointwise_cases(std::vector<ParityCase>& cases) {
 }
 
 void add_linear_cases(std::vector<ParityCase>& cases) {
-  for (auto [n, in, out] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 7, 5}, {128, 3136, 10}, {2, 300, 257}, {33, 130, 67}}) {
+  // Plain locals, not structured bindings: clang before 16 cannot capture those.
+  for (const auto& dims : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {3, 7, 5}, {128, 3136, 10}, {2, 300, 257}, {33, 130, 67}}) {
+    const int64_t n = dims[0], in = dims[1], out = dims[2];
     const std::string name = str({n, in, out});
     cases.push_back({"linear/" + name, [=](Backend& be, Inputs& in_) {
       Tensor x = in_.randn({n, in}), w = in_.randn({out, in}, 0.1f), b = in_.randn({out});
@@ -278,7 +280,8 @@ void add_linear_cases(std::vector<ParityCase>& cases) {
 }
 
 void add_loss_cases(std::vector<ParityCase>& cases) {
-  for (auto [n, c] : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {7, 3}, {128, 10}, {3, 1000}, {5, 2050}}) {
+  for (const auto& dims : std::vector<std::array<int64_t, 2>>{{1, 1}, {1, 10}, {7, 3}, {128, 10}, {3, 1000}, {5, 2050}}) {
+    const int64_t n = dims[0], c = dims[1];
     const std::string name = str({n, c});
     cases.push_back({"softmax_cross_entropy/" + name, [=](Backend& be, Inputs& in_) {
       Tensor logits = in_.randn({n, c}, 10.f), labels = in_.labels(n, c);

@@ -1,7 +1,7 @@
 // CONVNET_LAUNCH's emulated form (kernels/launch.cuh): the kernel's arguments
 // are copied at the launch, as CUDA copies them, and the launch goes through
-// one function, emu::launch. Today it runs the grid at once; a stream-queued
-// runtime can keep the closure and run it when the host synchronises.
+// one function, emu::launch: runtime_min.cpp runs the grid at once, the
+// host-backed runtime (runtime.cpp) queues the closure on the launch's stream.
 #pragma once
 
 #include <cstddef>
@@ -26,10 +26,14 @@ struct LaunchConfig {
   cudaStream_t stream;
 };
 
-// Checks the launch limits, then runs `thread_body` once per CUDA thread of
-// the grid; throws convnet::Error naming the kernel, site, block and thread on
-// a fault (scheduler.cpp).
+// Checks the launch limits, then runs the grid or queues it (see above).
 void launch(const LaunchConfig& config, std::function<void()> thread_body);
+// Throws convnet::Error naming the kernel and site when the launch breaks a
+// limit (or CONVNET_EMU_ORDER is malformed): what the device reports at the launch.
+void check_launch(const LaunchConfig& config);
+// Runs `thread_body` once per CUDA thread of the grid, now, on this host thread;
+// throws convnet::Error naming the kernel, site, block and thread on a fault.
+void run_grid(const LaunchConfig& config, const std::function<void()>& thread_body);
 
 // Shared memory limits (sm_90): 48 KB a block unless the kernel opts in to more
 // dynamic shared memory (cudaFuncSetAttribute), up to 227 KB with the static.
