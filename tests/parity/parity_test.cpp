@@ -87,7 +87,7 @@ TEST_P(Parity, MatchesCpuReference) {
   const Backend::Kind kind = GetParam().kind;
   if (!backend_available(kind))
     GTEST_SKIP() << "backend " << backend_name(kind) << " unavailable: "
-                 << (cuda_compiled() ? cuda_unavailable_reason() : "built without CUDA");
+                 << backend_unavailable_reason(kind);
   Backend& reference = get_backend(Backend::Kind::Cpu);
   Backend& backend = get_backend(kind);
   for (uint64_t seed : {1u, 2u}) {
