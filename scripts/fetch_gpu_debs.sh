@@ -11,9 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .debs
-(cd .debs && apt-get download libopenblas-dev libopenblas0-pthread libopenblas-pthread-dev libopenblas0 \
-  libgtest-dev libbenchmark-dev libbenchmark1debian libcli11-dev nlohmann-json3-dev \
-  zlib1g-dev zlib1g libgfortran5 2>&1 | sed '/Download is performed unsandboxed/d' | tail -n 3)
+packages=(libopenblas-dev libopenblas0-pthread libopenblas-pthread-dev libopenblas0
+  libgtest-dev libbenchmark-dev libbenchmark1debian libcli11-dev nlohmann-json3-dev
+  zlib1g-dev zlib1g libgfortran5)
+download() { (cd .debs && apt-get download "${packages[@]}" 2>&1 | sed '/Download is performed unsandboxed/d' | tail -n 3); }
+# A machine whose package lists were never fetched knows no package: fetch them once.
+sudo_cmd=(); [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null && sudo_cmd=(sudo)
+download || { "${sudo_cmd[@]}" apt-get update -qq && download; }
 echo "fetch_gpu_debs: $(ls -1 .debs/*.deb | wc -l) packages"
 python3 scripts/fetch_mnist.py --dir data/mnist
 mkdir -p .debs/mnist
