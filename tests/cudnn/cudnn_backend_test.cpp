@@ -7,6 +7,7 @@
 #include <string>
 
 #include "convnet/convnet.hpp"
+#include "support/values.hpp"
 
 namespace convnet {
 namespace {
@@ -32,16 +33,7 @@ TEST(CudnnBackend, AvailabilityMatchesGetBackend) {
   }
 }
 
-double relative_error(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to(Device::cpu()).to_vector<float>();
-  const std::vector<float> y = b.to(Device::cpu()).to_vector<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
-    den += double(y[i]) * y[i];
-  }
-  return std::sqrt(num / (den > 0 ? den : 1));
-}
+using test::relative_error;
 
 TEST(CudnnBackend, FusedConvTakesTheFusedGraph) {
   SKIP_WITHOUT_CUDNN();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "convnet/convnet.hpp"
+#include "support/values.hpp"
 #include "cudnn/cudnn_probe.hpp"
 #include "support/grid_cap.hpp"
 
@@ -25,16 +26,7 @@ namespace {
       GTEST_SKIP() << "this build has no cuDNN backend to probe";                           \
   } while (0)
 
-double relative_error(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to(Device::cpu()).to_vector<float>();
-  const std::vector<float> y = b.to(Device::cpu()).to_vector<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
-    den += double(y[i]) * y[i];
-  }
-  return std::sqrt(num / (den > 0 ? den : 1));
-}
+using test::relative_error;
 
 double bound() { return math_mode() == MathMode::TF32 ? 5e-3 : 1e-5; }
 

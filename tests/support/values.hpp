@@ -13,6 +13,18 @@
 
 namespace convnet::test {
 
+// Norm-wise ||a - b|| / ||b|| over two tensors on any device (1 in place of a zero norm).
+inline double relative_error(const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = a.to(Device::cpu()).to_vector<float>();
+  const std::vector<float> y = b.to(Device::cpu()).to_vector<float>();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    den += double(y[i]) * y[i];
+  }
+  return std::sqrt(num / (den > 0 ? den : 1));
+}
+
 // Every element of `actual` within abs_tol + rel_tol * |expected| of `expected`
 // (NaN expected only where NaN is expected). Names the first mismatch.
 inline ::testing::AssertionResult values_near(const Tensor& actual,
