@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 launcher=()
 if command -v ccache >/dev/null; then
+  # Paths under the checkout hash relative to it, so a fresh clone elsewhere hits
+  # the cache of an earlier one on the same machine.
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \

@@ -32,7 +32,10 @@ fi
 echo "== fuzz: build ($build_dir, clang, -fsanitize=fuzzer,address,undefined)"
 build_start=$SECONDS
 launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCONVNET_CUDA=OFF -DCONVNET_FUZZ=ON -DCONVNET_BUILD_TESTS=OFF -DCONVNET_BUILD_BENCH=OFF \
   -DCONVNET_BUILD_EXAMPLES=OFF "${launcher[@]}" >/dev/null

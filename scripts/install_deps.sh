@@ -9,7 +9,9 @@ packages=(
   cmake ninja-build g++ pkg-config
   libopenblas-dev        # BLAS for the CPU backend's GEMMs
   libgtest-dev           # tests
-  libboost-context-dev   # fibers of the emulated device (emu/, CONVNET_EMU_KERNEL_TESTS)
+  libboost-context-dev   # fibers of the emulated device (emu/)
+  clang libclang-rt-dev  # the emulated device's build and its sanitizers; the fuzz targets
+  ccache                 # keeps compiled objects between CI runs on one machine
   libbenchmark-dev       # bench/
   libcli11-dev           # command lines of the examples
   nlohmann-json3-dev     # JSON (checkpoint headers)

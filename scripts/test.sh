@@ -6,9 +6,12 @@
 # CUDA-enabled install (built with no CUDA toolkit) and a static one.
 # Between the first two, scripts/gpu_check.sh --dry-run proves the GPU check's
 # build against only what a GPU machine has plus what it carries.
-# Third, the CPU suite again under AddressSanitizer + UndefinedBehaviorSanitizer
-# (CONVNET_SANITIZE=ON): any report stops the test that made it, and CI fails.
-# --quick runs only the first.
+# Third, the emulated device (scripts/emulated_stage.sh): a clang build with
+# -DCONVNET_CUDA=EMULATED under AddressSanitizer + UndefinedBehaviorSanitizer
+# runs the whole suite, CPU tests and the CUDA backend's on the CPU emulator
+# (emu/), and any sanitizer report fails CI; then race mode (GCC's
+# ThreadSanitizer over the kernels). Last, the libFuzzer targets.
+# Each stage's time is printed at the end. --quick runs only the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
@@ -26,29 +29,35 @@ run_suite() {
 }
 
 start=$SECONDS
-run_suite build AUTO ON
+stage_times=()
+timed() {  # timed NAME COMMAND...: runs it and records its wall time
+  local name=$1 t0=$SECONDS
+  shift
+  "$@"
+  stage_times+=("$(printf '%-34s %5d s' "$name" $((SECONDS - t0)))")
+}
+gpu_dry_run() {
+  bash scripts/fetch_gpu_debs.sh
+  CONVNET_BUILD=build OUT=out/gpu_check_dry_run bash scripts/gpu_check.sh --dry-run
+}
+
+timed "build + test (CUDA, shared)" run_suite build AUTO ON
 if [[ "${1:-}" != "--quick" ]]; then
   # ---- the GPU check, dry: what a lent GPU machine would build with, proved here
   # (scripts/gpu_check.sh --dry-run; needs nvcc, and build/ for its filter checks)
   if [[ -x /usr/local/cuda/bin/nvcc ]] || command -v nvcc >/dev/null; then
-    gpu_dry_start=$SECONDS
-    bash scripts/fetch_gpu_debs.sh
-    CONVNET_BUILD=build OUT=out/gpu_check_dry_run bash scripts/gpu_check.sh --dry-run
-    echo "== gpu check dry run: $((SECONDS - gpu_dry_start)) s"
+    timed "gpu check dry run" gpu_dry_run
   else
     echo "== gpu check dry run: skipped, no nvcc"
   fi
-  run_suite build-cpu-only OFF OFF
-  sanitize_start=$SECONDS
-  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    run_suite build-sanitize OFF OFF "-DCONVNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVNET_BUILD_BENCH=OFF"
-  echo "== sanitizer stage: $((SECONDS - sanitize_start)) s"
-  # ---- fuzzing (tests/fuzz): each libFuzzer target for FUZZ_SECONDS (default 45) from a
-  # copy of its seed corpus; any crash fails CI and prints the input (scripts/fuzz.sh)
-  fuzz_start=$SECONDS
-  bash scripts/fuzz.sh
-  echo "== fuzz stage: $((SECONDS - fuzz_start)) s"
-  # ---- end fuzzing
+  timed "build + test (CPU only, static)" run_suite build-cpu-only OFF OFF
+  # ---- the emulated device under ASan + UBSan (the sanitizer stage), then race mode
+  timed "emulated device, ASan + UBSan" env EMU_STAGE=sanitize bash scripts/emulated_stage.sh
+  timed "emulated device, race mode" env EMU_STAGE=race bash scripts/emulated_stage.sh
+  # ---- fuzzing (tests/fuzz): each libFuzzer target for FUZZ_SECONDS from a copy
+  # of its seed corpus; any crash fails CI and prints the input (scripts/fuzz.sh)
+  timed "fuzz" bash scripts/fuzz.sh
 fi
+echo "== stage times"
+printf '   %s\n' "${stage_times[@]}"
 echo "== all tests passed in $((SECONDS - start)) s"

@@ -38,7 +38,13 @@ size_t extent(int rows, int cols, int ld) {
 using convnet::emu::rt::device_range_problem;
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
-  *handle = new cublasContext();  // never destroyed: no cublasDestroy in src/
+  *handle = new cublasContext();  // src/ keeps its handles for the process (context.cpp)
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasDestroy(cublasHandle_t handle) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  delete handle;
   return CUBLAS_STATUS_SUCCESS;
 }
 

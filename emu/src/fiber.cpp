@@ -17,6 +17,11 @@
 #if defined(CONVNET_EMU_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif
+// Race mode: this file and scheduler.cpp are built without -fsanitize=thread
+// (their bookkeeping crosses fibers by design) but call TSan's interface.
+#if defined(CONVNET_EMU_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 namespace ctx = boost::context::detail;
 
@@ -30,6 +35,7 @@ struct SchedulerSide {
   void* fake_stack = nullptr;
   const void* stack_bottom = nullptr;
   size_t stack_size = 0;
+  void* race_fiber = nullptr;  // TSan's context of the host thread
 };
 thread_local SchedulerSide t_scheduler;
 
@@ -49,7 +55,33 @@ void finish_switch(void* fake_stack_save, const void** old_bottom, size_t* old_s
 #endif
 }
 
+// Switches TSan to `fiber` without a happens-before edge: the edges CUDA
+// promises (barriers, block start and end) are stated by the scheduler.
+void race_switch(void* fiber) {
+#if defined(CONVNET_EMU_TSAN)
+  __tsan_switch_to_fiber(fiber, __tsan_switch_to_fiber_no_sync);
+#else
+  (void)fiber;
+#endif
+}
+
 }  // namespace
+
+void race_release(const void* address) {
+#if defined(CONVNET_EMU_TSAN)
+  __tsan_release(const_cast<void*>(address));
+#else
+  (void)address;
+#endif
+}
+
+void race_acquire(const void* address) {
+#if defined(CONVNET_EMU_TSAN)
+  __tsan_acquire(const_cast<void*>(address));
+#else
+  (void)address;
+#endif
+}
 
 FiberStacks::FiberStacks(size_t bytes)
     : page_(static_cast<size_t>(sysconf(_SC_PAGESIZE))) {
@@ -58,6 +90,9 @@ FiberStacks::FiberStacks(size_t bytes)
 
 FiberStacks::~FiberStacks() {
   for (char* base : bases_) munmap(base, bytes_ + page_);
+#if defined(CONVNET_EMU_TSAN)
+  for (void* fiber : race_fibers_) __tsan_destroy_fiber(fiber);
+#endif
 }
 
 void FiberStacks::reserve(size_t count) {
@@ -68,11 +103,30 @@ void FiberStacks::reserve(size_t count) {
     if (base == MAP_FAILED) throw std::bad_alloc();
     mprotect(base, page_, PROT_NONE);  // an overflowing fiber faults here, not in its neighbour
     bases_.push_back(static_cast<char*>(base));
+    // One TSan context per stack, kept like the stack: a CUDA thread of a later
+    // block reuses it (blocks are ordered by the scheduler's edges anyway).
+#if defined(CONVNET_EMU_TSAN)
+    race_fibers_.push_back(__tsan_create_fiber(0));
+#else
+    race_fibers_.push_back(nullptr);
+#endif
   }
 }
 
-void Fiber::start(char* stack_bottom, size_t stack_size, Entry entry, void* data) {
+void FiberStacks::renew_race_fibers(size_t count) {
+#if defined(CONVNET_EMU_TSAN)
+  for (size_t i = 0; i < count && i < race_fibers_.size(); ++i) {
+    __tsan_destroy_fiber(race_fibers_[i]);
+    race_fibers_[i] = __tsan_create_fiber(0);
+  }
+#else
+  (void)count;
+#endif
+}
+
+void Fiber::start(char* stack_bottom, size_t stack_size, void* race_fiber, Entry entry, void* data) {
   stack_bottom_ = stack_bottom;
+  race_fiber_ = race_fiber;
   stack_size_ = stack_size;
   entry_ = entry;
   data_ = data;
@@ -84,6 +138,10 @@ void Fiber::start(char* stack_bottom, size_t stack_size, Entry entry, void* data
 void Fiber::resume() {
   SchedulerSide& s = t_scheduler;
   s.running = this;
+#if defined(CONVNET_EMU_TSAN)
+  if (s.race_fiber == nullptr) s.race_fiber = __tsan_get_current_fiber();
+#endif
+  race_switch(race_fiber_);
   start_switch(&s.fake_stack, stack_bottom_, stack_size_);
   const ctx::transfer_t back = ctx::jump_fcontext(context_, this);
   finish_switch(s.fake_stack, nullptr, nullptr);
@@ -94,6 +152,7 @@ void Fiber::resume() {
 void Fiber::yield() {
   SchedulerSide& s = t_scheduler;
   Fiber* self = s.running;
+  race_switch(s.race_fiber);
   start_switch(&self->fake_stack_, s.stack_bottom, s.stack_size);
   const ctx::transfer_t back = ctx::jump_fcontext(s.context, nullptr);
   s.context = back.fctx;
@@ -107,6 +166,7 @@ void Fiber::trampoline(ctx::transfer_t from) {
   finish_switch(nullptr, &s.stack_bottom, &s.stack_size);
   self->entry_(self->data_);  // must not throw: the entry catches
   self->finished_ = true;
+  race_switch(s.race_fiber);
   start_switch(nullptr, s.stack_bottom, s.stack_size);  // this fiber's frames are gone for good
   ctx::jump_fcontext(s.context, nullptr);
   std::abort();  // a finished fiber is never resumed

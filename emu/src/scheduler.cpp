@@ -33,10 +33,14 @@ namespace {
 constexpr unsigned kWarp = 32;
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr size_t kStackBytes = 512 * 1024;  // ASan's frames are several times larger
-#else
-constexpr size_t kStackBytes = 64 * 1024;
+#define CONVNET_EMU_BIG_FRAMES 1
 #endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(CONVNET_EMU_TSAN)
+#define CONVNET_EMU_BIG_FRAMES 1
+#endif
+#if defined(CONVNET_EMU_BIG_FRAMES)
+constexpr size_t kStackBytes = 512 * 1024;  // sanitizers' frames are several times larger
 #else
 constexpr size_t kStackBytes = 64 * 1024;
 #endif
@@ -55,6 +59,11 @@ struct Thread {
   unsigned mask = 0;
   int arg = 0, width = 0;
   uint64_t value = 0, result = 0;
+  // Race mode: barriers passed, and the TSan sync tokens of this lane's warp
+  // calls (released at arrival, alternating, so a lane that runs ahead to its
+  // next call never lends that later history to a lane still to resume).
+  unsigned barriers = 0, warp_calls = 0, parity = 0, settled_parity = 0;
+  char warp_token[2] = {};
 };
 
 enum class Order { Forward, Reverse, Random };
@@ -69,6 +78,9 @@ struct Grid {
   std::vector<unsigned char> dynamic_shared;
   Order order = Order::Forward;
   std::mt19937 random;
+  // Race mode's sync tokens: the host's writes before a block, all of the
+  // block's threads at its end, and __syncthreads (alternating phases).
+  char block_start = 0, block_end = 0, barrier_token[2] = {};
 };
 thread_local Grid* t_grid = nullptr;
 
@@ -145,10 +157,25 @@ void poison_shared(Grid& grid) {
 void thread_entry(void* data) {
   Grid& grid = *t_grid;
   (void)data;
+  race_acquire(&grid.block_start);
   try {
     (*grid.body)();
   } catch (...) {
     grid.error = std::current_exception();
+  }
+  race_release(&grid.block_end);
+}
+
+// After a fault, the host takes every thread's history (each released it at
+// the call it stopped at), so freeing the launch's buffers is not a race.
+void race_acquire_all(const Grid& grid) {
+  if (!kRaceMode) return;
+  race_acquire(&grid.block_end);
+  race_acquire(&grid.barrier_token[0]);
+  race_acquire(&grid.barrier_token[1]);
+  for (const Thread& t : grid.threads) {
+    race_acquire(&t.warp_token[0]);
+    race_acquire(&t.warp_token[1]);
   }
 }
 
@@ -258,7 +285,11 @@ void settle_warp_calls(Grid& grid, unsigned warp) {
     t->result = lane_thread(grid, warp, src)->value;
   }
   for (unsigned lane = 0; lane < kWarp; ++lane)
-    if (complete[lane]) lane_thread(grid, warp, lane)->state = State::Ready;
+    if (complete[lane]) {
+      Thread* t = lane_thread(grid, warp, lane);
+      t->state = State::Ready;
+      t->settled_parity = t->parity;
+    }
 }
 
 // Runs the lanes of `warp` until each waits at a barrier or has exited.
@@ -315,8 +346,10 @@ void run_block(Grid& grid, FiberStacks& stacks) {
         t.lane = static_cast<unsigned>(i % kWarp);
         t.state = State::Ready;
         t.site = {nullptr, 0};
-        t.fiber.start(stacks.bottom(i), stacks.size(), &thread_entry, nullptr);
+        t.barriers = t.warp_calls = 0;
+        t.fiber.start(stacks.bottom(i), stacks.size(), stacks.race_fiber(i), &thread_entry, nullptr);
       }
+  race_release(&grid.block_start);  // after the poisoning: the block's threads see it
   const unsigned warps = static_cast<unsigned>((grid.threads.size() + kWarp - 1) / kWarp);
   std::vector<unsigned> order(warps);
   for (unsigned w = 0; w < warps; ++w) order[w] = w;
@@ -325,6 +358,7 @@ void run_block(Grid& grid, FiberStacks& stacks) {
     if (grid.order == Order::Random) std::shuffle(order.begin(), order.end(), grid.random);
     for (unsigned w : order) run_warp(grid, w);
   } while (release_barrier(grid));
+  race_acquire(&grid.block_end);
 }
 
 Thread& current_thread(const char* call) {
@@ -374,12 +408,18 @@ void run_grid(const LaunchConfig& config, const std::function<void()>& thread_bo
   t_grid = &grid;
   blockDim = config.block;
   gridDim = config.grid;
-  for (unsigned z = 0; z < config.grid.z; ++z)
-    for (unsigned y = 0; y < config.grid.y; ++y)
-      for (unsigned x = 0; x < config.grid.x; ++x) {
-        blockIdx = {x, y, z};
-        run_block(grid, stacks);
-      }
+  try {
+    for (unsigned z = 0; z < config.grid.z; ++z)
+      for (unsigned y = 0; y < config.grid.y; ++y)
+        for (unsigned x = 0; x < config.grid.x; ++x) {
+          blockIdx = {x, y, z};
+          run_block(grid, stacks);
+        }
+  } catch (...) {
+    race_acquire_all(grid);
+    stacks.renew_race_fibers(grid.threads.size());
+    throw;
+  }
 }
 
 void* dynamic_shared() {
@@ -391,8 +431,21 @@ void syncthreads(Site site) {
   Thread& t = current_thread("__syncthreads");
   t.state = State::Barrier;
   t.site = site;
+  const unsigned phase = t.barriers++ & 1u;
+  race_release(&t_grid->barrier_token[phase]);
   Fiber::yield();
+  race_acquire(&t_grid->barrier_token[phase]);
 }
+
+namespace {
+// Race mode: a lane at a warp call releases its history into a token; after
+// __syncwarp it takes the history of every lane its mask names (shuffles
+// exchange registers and order no memory, as on the device).
+void race_arrive(Thread& t) {
+  t.parity = t.warp_calls++ & 1u;
+  race_release(&t.warp_token[t.parity]);
+}
+}  // namespace
 
 void syncwarp(Site site, unsigned mask) {
   Thread& t = current_thread("__syncwarp");
@@ -400,7 +453,17 @@ void syncwarp(Site site, unsigned mask) {
   t.call = WarpCall::SyncWarp;
   t.site = site;
   t.mask = mask;
+  race_arrive(t);
   Fiber::yield();
+  if (kRaceMode) {
+    Grid& grid = *t_grid;
+    const unsigned warp = static_cast<unsigned>((&t - grid.threads.data()) / kWarp);
+    for (unsigned lane = 0; lane < kWarp; ++lane) {
+      const Thread* o = lane_thread(grid, warp, lane);
+      if ((mask >> lane & 1u) != 0 && o != nullptr && o->state != State::Exited)
+        race_acquire(&o->warp_token[o->settled_parity]);
+    }
+  }
 }
 
 uint64_t shuffle(Site site, ShuffleKind kind, unsigned mask, uint64_t bits, int arg, int width) {
@@ -415,6 +478,7 @@ uint64_t shuffle(Site site, ShuffleKind kind, unsigned mask, uint64_t bits, int 
   t.value = bits;
   t.arg = arg;
   t.width = width;
+  race_arrive(t);
   Fiber::yield();
   return t.result;
 }

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "convnet/convnet.hpp"
 #include "support/grid_cap.hpp"
+#include "support/small_shapes.hpp"
 
 #if defined(CONVNET_WITH_CUDA)
 #include "cuda/cuda_backend.hpp"
@@ -78,7 +80,14 @@ TEST(CudaConvSweep, BothAlgorithmsMatchTheCpuOn120Shapes) {
   auto& gpu = static_cast<cuda::CudaBackend&>(get_backend(Backend::Kind::Cuda));
   const kernels::ConvAlgo saved = gpu.conv_algo();
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<SweepShape> shapes = sweep_shapes(120);
+  std::vector<SweepShape> shapes = sweep_shapes(120);
+  if (testing_support::small_test_shapes()) {  // the 30 smallest (by multiply-adds), in order
+    std::vector<SweepShape> small;
+    for (const SweepShape& sh : shapes)
+      if (sh.n * sh.c * sh.k * sh.h * sh.w * sh.r * sh.s <= 150000 && small.size() < 30) small.push_back(sh);
+    std::cout << "CONVNET_TEST_SMALL: " << small.size() << " of the 120 shapes\n";
+    shapes = small;
+  }
   for (size_t index = 0; index < shapes.size(); ++index) {
     const SweepShape& sh = shapes[index];
     SCOPED_TRACE("shape " + std::to_string(index) + ": " + sh.str());
@@ -122,8 +131,11 @@ TEST(CudaConvSweep, BackwardFilterIsBitwiseRepeatable) {
   // N*P*Q = 25992: the implicit GEMM splits the reduction; the sum order must not vary.
   Backend& gpu = get_backend(Backend::Kind::Cuda);
   const Conv2dParams p{1, 1, 1, 1, 1, 1};
-  const Tensor x = Tensor::randn({8, 15, 57, 57}, Device::cuda(), 1);
-  const Tensor dy = Tensor::randn({8, 65, 57, 57}, Device::cuda(), 2);
+  // Small: N*P*Q = 800 still splits it (emu/tests/conv_tests.cpp checks a smaller one).
+  const int64_t n = testing_support::small_test_shapes() ? 2 : 8;
+  const int64_t hw = testing_support::small_test_shapes() ? 20 : 57;
+  const Tensor x = Tensor::randn({n, 15, hw, hw}, Device::cuda(), 1);
+  const Tensor dy = Tensor::randn({n, 65, hw, hw}, Device::cuda(), 2);
   Tensor first = Tensor::empty({65, 15, 3, 3}, Device::cuda());
   Tensor second = Tensor::empty({65, 15, 3, 3}, Device::cuda());
   gpu.conv2d_backward_filter(x, dy, p, first, false);

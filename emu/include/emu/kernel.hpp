@@ -71,6 +71,10 @@ enum class ShuffleKind { Index, Up, Down, Xor };
 // Block the calling thread until the rule of the call is met (scheduler.cpp).
 void syncthreads(Site site);
 void syncwarp(Site site, unsigned mask = 0xffffffffu);
+struct SyncWarpAt {
+  Site site;
+  void operator()(unsigned mask = 0xffffffffu) const { syncwarp(site, mask); }
+};
 uint64_t shuffle(Site site, ShuffleKind kind, unsigned mask, uint64_t bits, int arg, int width);
 // The current launch's dynamic shared memory (its shared_bytes), poisoned like the static.
 void* dynamic_shared();
@@ -89,7 +93,9 @@ T shuffle_as(Site site, ShuffleKind kind, unsigned mask, T value, int arg, int w
 
 #define CONVNET_EMU_SITE (::convnet::emu::Site{__FILE__, __LINE__})
 #define __syncthreads() ::convnet::emu::syncthreads(CONVNET_EMU_SITE)
-#define __syncwarp(...) ::convnet::emu::syncwarp(CONVNET_EMU_SITE, ##__VA_ARGS__)
+// `__syncwarp()` and `__syncwarp(mask)` without the GNU comma extension (GCC's
+// strict -std=c++17 builds race mode): the site binds first, the mask after.
+#define __syncwarp(...) ::convnet::emu::SyncWarpAt{CONVNET_EMU_SITE}(__VA_ARGS__)
 #define __shfl_sync(mask, ...) \
   ::convnet::emu::shuffle_as(CONVNET_EMU_SITE, ::convnet::emu::ShuffleKind::Index, mask, __VA_ARGS__)
 #define __shfl_up_sync(mask, ...) \
@@ -99,12 +105,19 @@ T shuffle_as(Site site, ShuffleKind kind, unsigned mask, T value, int arg, int w
 #define __shfl_xor_sync(mask, ...) \
   ::convnet::emu::shuffle_as(CONVNET_EMU_SITE, ::convnet::emu::ShuffleKind::Xor, mask, __VA_ARGS__)
 
-// Atomics: one thread runs at a time and none yields inside, so plain code is atomic.
-#define CONVNET_EMU_ATOMIC(name, T, expr)  \
-  inline T name(T* address, T value) {     \
-    const T old = *address;                \
-    *address = (expr);                     \
-    return old;                            \
+// Atomics: one thread runs at a time and none yields inside, so any
+// read-modify-write would do; they are relaxed host atomics so that race mode's
+// ThreadSanitizer sees them as atomic, like the device's (which order nothing).
+#define CONVNET_EMU_ATOMIC(name, T, expr)                                              \
+  inline T name(T* address, T value) {                                                 \
+    T old;                                                                             \
+    __atomic_load(address, &old, __ATOMIC_RELAXED);                                    \
+    for (;;) {                                                                         \
+      T desired = (expr);                                                              \
+      if (__atomic_compare_exchange(address, &old, &desired, false, __ATOMIC_RELAXED,  \
+                                    __ATOMIC_RELAXED))                                 \
+        return old;                                                                    \
+    }                                                                                  \
   }
 CONVNET_EMU_ATOMIC(atomicAdd, int, old + value)
 CONVNET_EMU_ATOMIC(atomicAdd, unsigned, old + value)
@@ -118,11 +131,11 @@ CONVNET_EMU_ATOMIC(atomicExch, float, value)
 CONVNET_EMU_ATOMIC(atomicMax, int, old < value ? value : old)
 CONVNET_EMU_ATOMIC(atomicMin, int, value < old ? value : old)
 #undef CONVNET_EMU_ATOMIC
-#define CONVNET_EMU_ATOMIC_CAS(T)                          \
-  inline T atomicCAS(T* address, T compare, T value) {     \
-    const T old = *address;                                \
-    if (old == compare) *address = value;                  \
-    return old;                                            \
+#define CONVNET_EMU_ATOMIC_CAS(T)                                                           \
+  inline T atomicCAS(T* address, T compare, T value) {                                      \
+    __atomic_compare_exchange(address, &compare, &value, false, __ATOMIC_RELAXED,           \
+                              __ATOMIC_RELAXED);                                            \
+    return compare;  /* the old value, whether or not it was swapped */                     \
   }
 CONVNET_EMU_ATOMIC_CAS(int)
 CONVNET_EMU_ATOMIC_CAS(unsigned)
