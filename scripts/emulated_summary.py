@@ -22,7 +22,7 @@ def main(path):
               "everything else": []}
     timed = []
     for case in cases:
-        name = case.get("name", "")
+        name = case.get("name", "").split(" # ")[0].strip()  # drop gtest's "# GetParam() = ..." 
         seconds = float(case.get("time", "0") or 0)
         timed.append((seconds, name))
         if name.startswith("AllOps/Parity.") and name.endswith("_cuda"):

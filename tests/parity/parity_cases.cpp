@@ -167,6 +167,8 @@ void add_conv_cases(std::vector<ParityCase>& cases) {
       be.conv2d_backward_filter(x, dy, cs.p, dw_acc, true);
       return std::vector<Tensor>{dw, dw_acc};
     }, matmul_tolerance()});
+    const double multiply_adds = double(cs.n) * cs.k * cs.c * cs.r * cs.s * out[2] * out[3];
+    for (size_t i = cases.size() - 4; i < cases.size(); ++i) cases[i].multiply_adds = multiply_adds;
   }
   for (const Shape& s : std::vector<Shape>{{2, 3, 5, 7}, {1, 300, 2, 2}, {17, 10}, {128, 64, 14, 14}, {1000, 3}}) {
     cases.push_back({"bias_backward/" + s.str(), [=](Backend& be, Inputs& in_) {

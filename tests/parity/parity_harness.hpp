@@ -74,6 +74,9 @@ struct ParityCase {
   std::string name;  // "conv2d_forward/n2_c3_7x5_k4_r3_s2_p1"
   std::function<std::vector<Tensor>(Backend&, Inputs&)> run;
   Tolerance tolerance;
+  // Multiply-adds of the heaviest call (convolutions); under CONVNET_TEST_SMALL
+  // the GPU columns skip cases past kSmallMultiplyAdds (support/small_shapes.hpp).
+  double multiply_adds = 0;
 };
 
 // Every case of every operation family.

@@ -8,6 +8,7 @@
 
 #include "parity/parity_harness.hpp"
 #include "support/grid_cap.hpp"
+#include "support/small_shapes.hpp"
 
 namespace convnet::parity {
 namespace {
@@ -88,6 +89,10 @@ TEST_P(Parity, MatchesCpuReference) {
   if (!backend_available(kind))
     GTEST_SKIP() << "backend " << backend_name(kind) << " unavailable: "
                  << backend_unavailable_reason(kind);
+  if (kind != Backend::Kind::Cpu && testing_support::small_test_shapes() &&
+      pc.multiply_adds > testing_support::kSmallMultiplyAdds)
+    GTEST_SKIP() << "CONVNET_TEST_SMALL: " << pc.multiply_adds / 1e6 << "M multiply-adds, over the "
+                 << testing_support::kSmallMultiplyAdds / 1e6 << "M it allows";
   Backend& reference = get_backend(Backend::Kind::Cpu);
   Backend& backend = get_backend(kind);
   for (uint64_t seed : {1u, 2u}) {

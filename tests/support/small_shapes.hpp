@@ -9,6 +9,10 @@
 
 namespace convnet::testing_support {
 
+// The most multiply-adds a case may have under it: convolutions past this take
+// one to three minutes each on the emulated device under ASan.
+constexpr double kSmallMultiplyAdds = 25e6;
+
 inline bool small_test_shapes() {
   const char* value = std::getenv("CONVNET_TEST_SMALL");
   return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
