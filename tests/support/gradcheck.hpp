@@ -156,7 +156,13 @@ inline ::testing::AssertionResult check_gradients(const std::function<double()>&
       return ::testing::AssertionFailure()
              << "gradient of " << target.name << ": " << target.analytic.size()
              << " analytic values for a tensor " << tensor.shape();
-    float* values = tensor.data<float>();
+    // A device tensor is perturbed through a host copy written back whole.
+    const bool on_host = tensor.device().is_cpu();
+    std::vector<float> host = on_host ? std::vector<float>() : tensor.to_vector<float>();
+    float* values = on_host ? tensor.data<float>() : host.data();
+    auto store = [&] {
+      if (!on_host) tensor.copy_from(Tensor::from_vector(host, tensor.shape()));
+    };
     const std::vector<int64_t> indices =
         sample_indices(tensor.numel(), opt.max_samples, opt.sample_seed + 7919 * t);
     std::vector<int64_t> checked;
@@ -164,12 +170,15 @@ inline ::testing::AssertionResult check_gradients(const std::function<double()>&
     for (int64_t i : indices) {
       const float original = values[i];
       values[i] = original + opt.step;
+      store();
       const double plus_at = values[i];
       const double f_plus = objective();
       values[i] = original - opt.step;
+      store();
       const double minus_at = values[i];
       const double f_minus = objective();
       values[i] = original;
+      store();
       if (opt.skip_nonsmooth) {
         const double second = std::fabs(f_plus - 2.0 * f0 + f_minus);
         const double first = std::fabs(f_plus - f0) + std::fabs(f0 - f_minus);
@@ -208,7 +217,7 @@ inline ::testing::AssertionResult check_layer_gradients(nn::Layer& layer, const 
   for (nn::Parameter* p : params) p->grad.zero_();
   const Tensor y = layer.forward(x, nn::Mode::Train);
   const Shape out_shape = y.shape();
-  const Tensor projection = Tensor::randn(out_shape, Device::cpu(), opt.projection_seed);
+  const Tensor projection = Tensor::randn(out_shape, Device::cpu(), opt.projection_seed).to(y.device());
   const Tensor grad_input = layer.backward(projection);
   if (grad_input.shape() != x.shape())
     return ::testing::AssertionFailure() << layer.name() << ": backward returned "
