@@ -11,6 +11,8 @@ if command -v ccache >/dev/null; then
   # Paths under the checkout hash relative to it, so a fresh clone elsewhere hits
   # the cache of an earlier one on the same machine.
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+  # -g builds hash the build folder unless told not to: a clone elsewhere would miss.
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \

@@ -7,13 +7,15 @@
 #    is the sanitizer stage), plus emu's own kernel and runtime tests, with
 #    CONVNET_TEST_SMALL=1 (fewer, smaller shapes in the slowest GPU tests) and
 #    every grid-stride launch capped at CONVNET_CUDA_GRID_CAP blocks, so each
-#    loop wraps. Prints how many CUDA-column parity cases ran and their time.
+#    loop wraps, and warps run last-first (CONVNET_EMU_ORDER=reverse: a read of
+#    shared memory missing its barrier then sees what it should not; the kernel
+#    tests run every order). Prints how many CUDA-column cases ran, their time.
 # 2. race: GCC, ThreadSanitizer over emu_kernel_tests (every kernel with shared
 #    memory, shuffles or atomics), grid capped; then a self-check that a missing
 #    barrier is reported as a data race.
 #
 # Environment: EMU_STAGE (default "sanitize race"), EMU_GRID_CAP (default 3),
-# JOBS (default: all cores).
+# EMU_ORDER (default reverse), JOBS (default: all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +24,9 @@ jobs=${JOBS:-$(nproc)}
 launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}  # a fresh clone hits an earlier one's cache
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+  # -g builds hash the build folder unless told not to: a clone elsewhere would miss.
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 fi
 
 sanitize() {
@@ -36,7 +40,7 @@ sanitize() {
   local t1=$SECONDS status=0
   ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  CONVNET_TEST_SMALL=1 CONVNET_CUDA_GRID_CAP=${EMU_GRID_CAP:-3} \
+  CONVNET_TEST_SMALL=1 CONVNET_CUDA_GRID_CAP=${EMU_GRID_CAP:-3} CONVNET_EMU_ORDER=${EMU_ORDER:-reverse} \
     ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 900 \
       --output-junit "$PWD/$dir/emulated-junit.xml" || status=$?
   python3 scripts/emulated_summary.py "$dir/emulated-junit.xml"

@@ -35,6 +35,8 @@ launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+  # -g builds hash the build folder unless told not to: a clone elsewhere would miss.
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCONVNET_CUDA=OFF -DCONVNET_FUZZ=ON -DCONVNET_BUILD_TESTS=OFF -DCONVNET_BUILD_BENCH=OFF \

@@ -422,6 +422,14 @@ void run_grid(const LaunchConfig& config, const std::function<void()>& thread_bo
   }
 }
 
+void misaligned_access(const void* address, unsigned alignment, const char* type) {
+  const std::string what = detail::concat("misaligned ", type, " access at ", address, " (", alignment,
+                                          "-byte alignment required)");
+  Grid* grid = t_grid;
+  if (grid == nullptr || grid->current == nullptr) throw Error(detail::concat("emu: ", what));
+  fault(*grid, grid->current, what);
+}
+
 void* dynamic_shared() {
   current_thread("dynamic shared memory");
   return t_grid->dynamic_shared.empty() ? nullptr : t_grid->dynamic_shared.data();

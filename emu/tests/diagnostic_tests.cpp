@@ -99,6 +99,12 @@ __global__ void missing_barrier(float* out) {
 
 __global__ void count_threads(int* counter) { atomicAdd(counter, 1); }
 
+// A float4 copy through a pointer that is only 4-byte aligned (the device faults).
+__global__ void misaligned_float4(const float* in, float* out) {
+  const float4 v = reinterpret_cast<const float4*>(in)[threadIdx.x];
+  out[threadIdx.x] = v.x + v.w;
+}
+
 TEST(EmuDiagnostics, ReturnBeforeSyncthreads) {
   std::vector<float> out(64);
   const std::string m = fault_of([&] { CONVNET_LAUNCH(return_before_barrier, 2, 64, 0, nullptr)(out.data()); });
@@ -178,6 +184,17 @@ TEST(EmuDiagnostics, SharedMemoryLimitAndOptIn) {
   EXPECT_TRUE(std::isnan(out[5])) << "dynamic shared memory is poisoned";
   EXPECT_THAT(fault_of([&] { CONVNET_LAUNCH(read_dynamic_shared, 1, 32, 101 * 1024, nullptr)(out.data()); }),
               HasSubstr("bytes of dynamic shared memory"));
+}
+
+TEST(EmuDiagnostics, MisalignedVectorAccess) {
+  std::vector<float> in(4 * 32 + 4, 1.f), out(32);
+  CONVNET_LAUNCH(misaligned_float4, 1, 32, 0, nullptr)(in.data(), out.data());  // aligned: runs
+  EXPECT_EQ(out[5], 2.f);
+  const std::string m =
+      fault_of([&] { CONVNET_LAUNCH(misaligned_float4, 1, 32, 0, nullptr)(in.data() + 1, out.data()); });
+  EXPECT_THAT(m, HasSubstr("misaligned float4 access at "));
+  EXPECT_THAT(m, HasSubstr("16-byte alignment required"));
+  EXPECT_THAT(m, HasSubstr("kernel misaligned_float4"));
 }
 
 TEST(EmuDiagnostics, UnwrittenSharedReadsNaNInEveryBlock) {

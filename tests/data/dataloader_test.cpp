@@ -275,6 +275,33 @@ TEST_F(CudaDataLoader, PinnedAndDeviceResidentMatchTheHostLoader) {
   }
 }
 
+// Batches taken one after another and read only at the end: a pinned slot is
+// refilled while the copies of earlier batches may still be queued, so the
+// loader must wait for each slot's copy before it overwrites the slot. (On the
+// emulated device queued copies run only when the host waits, so a loader that
+// did not wait would hand out later batches' data here.)
+TEST_F(CudaDataLoader, BatchesReadLateAreTheirOwn) {
+  const Dataset data = synthetic(130, 5, 4);
+  DataLoaderOptions options = with_batch(10);
+  options.seed = 5;
+  DataLoader host(data, options);
+  options.device = Device::cuda();
+  DataLoader pinned(data, options);
+  const Epoch reference = run_epoch(host, 0);
+  pinned.start_epoch(0);
+  std::vector<Batch> held;
+  Batch batch;
+  while (pinned.next(batch)) held.push_back(batch);
+  ASSERT_EQ(held.size(), 13u);
+  Epoch late;
+  for (const Batch& b : held) {
+    for (int32_t v : b.labels.to_vector<int32_t>()) late.labels.push_back(v);
+    for (float v : b.images.to_vector<float>()) late.images.push_back(v);
+  }
+  EXPECT_EQ(late.labels, reference.labels);
+  EXPECT_EQ(late.images, reference.images);
+}
+
 TEST_F(CudaDataLoader, PinnedTensorsAreHostTensors) {
   Tensor staging = Tensor::empty_pinned({4, 3});
   EXPECT_TRUE(staging.pinned());

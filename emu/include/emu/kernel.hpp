@@ -50,11 +50,43 @@ inline thread_local dim3 blockDim{1, 1, 1};
 inline thread_local dim3 gridDim{1, 1, 1};
 constexpr int warpSize = 32;
 
+namespace convnet::emu {
+// Stops the kernel: a vector load or store at an address its type's alignment
+// forbids (the device faults; UBSan does not check whole-struct copies).
+[[noreturn]] void misaligned_access(const void* address, unsigned alignment, const char* type);
+template <unsigned Alignment>
+inline void check_aligned(const void* address, const char* type) {
+  if (reinterpret_cast<uintptr_t>(address) % Alignment != 0) misaligned_access(address, Alignment, type);
+}
+}  // namespace convnet::emu
+
+// Vector types: every copy from or to memory checks the address, as the
+// device's 16- and 8-byte loads and stores require.
 struct __attribute__((aligned(16))) float4 {
   float x, y, z, w;
+  float4() = default;
+  constexpr float4(float vx, float vy, float vz, float vw) : x(vx), y(vy), z(vz), w(vw) {}
+  float4(const float4& o) : x(o.x), y(o.y), z(o.z), w(o.w) {
+    convnet::emu::check_aligned<16>(&o, "float4");
+  }
+  float4& operator=(const float4& o) {
+    convnet::emu::check_aligned<16>(this, "float4");
+    convnet::emu::check_aligned<16>(&o, "float4");
+    x = o.x, y = o.y, z = o.z, w = o.w;
+    return *this;
+  }
 };
 struct __attribute__((aligned(8))) float2 {
   float x, y;
+  float2() = default;
+  constexpr float2(float vx, float vy) : x(vx), y(vy) {}
+  float2(const float2& o) : x(o.x), y(o.y) { convnet::emu::check_aligned<8>(&o, "float2"); }
+  float2& operator=(const float2& o) {
+    convnet::emu::check_aligned<8>(this, "float2");
+    convnet::emu::check_aligned<8>(&o, "float2");
+    x = o.x, y = o.y;
+    return *this;
+  }
 };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return {x, y}; }
