@@ -56,7 +56,11 @@ namespace convnet::emu {
 [[noreturn]] void misaligned_access(const void* address, unsigned alignment, const char* type);
 template <unsigned Alignment>
 inline void check_aligned(const void* address, const char* type) {
-  if (reinterpret_cast<uintptr_t>(address) % Alignment != 0) misaligned_access(address, Alignment, type);
+  // Hidden from the optimiser, which would fold the test away: a float4& is
+  // 16-byte aligned by its type, so a misaligned one is already undefined.
+  uintptr_t bits = reinterpret_cast<uintptr_t>(address);
+  asm("" : "+r"(bits));
+  if (bits % Alignment != 0) misaligned_access(address, Alignment, type);
 }
 }  // namespace convnet::emu
 
@@ -66,8 +70,9 @@ struct __attribute__((aligned(16))) float4 {
   float x, y, z, w;
   float4() = default;
   constexpr float4(float vx, float vy, float vz, float vw) : x(vx), y(vy), z(vz), w(vw) {}
-  float4(const float4& o) : x(o.x), y(o.y), z(o.z), w(o.w) {
+  float4(const float4& o) {  // checks before it reads
     convnet::emu::check_aligned<16>(&o, "float4");
+    x = o.x, y = o.y, z = o.z, w = o.w;
   }
   float4& operator=(const float4& o) {
     convnet::emu::check_aligned<16>(this, "float4");
@@ -80,7 +85,10 @@ struct __attribute__((aligned(8))) float2 {
   float x, y;
   float2() = default;
   constexpr float2(float vx, float vy) : x(vx), y(vy) {}
-  float2(const float2& o) : x(o.x), y(o.y) { convnet::emu::check_aligned<8>(&o, "float2"); }
+  float2(const float2& o) {
+    convnet::emu::check_aligned<8>(&o, "float2");
+    x = o.x, y = o.y;
+  }
   float2& operator=(const float2& o) {
     convnet::emu::check_aligned<8>(this, "float2");
     convnet::emu::check_aligned<8>(&o, "float2");
