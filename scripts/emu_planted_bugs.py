@@ -109,7 +109,7 @@ BUGS = [
 SANITIZERS = [
     (re.compile(r"ERROR: AddressSanitizer: ([\w-]+)"), "ASan: {0}"),
     (re.compile(r"runtime error: (.*)"), "UBSan: {0}"),
-    (re.compile(r"WARNING: ThreadSanitizer: (data race)[\s\S]*?#0 \S+ \S*?([\w.]+:\d+)"), "TSan: {0} at {1}"),
+    (re.compile(r"SUMMARY: ThreadSanitizer: (data race) \S*?([\w.]+:\d+)"), "TSan: {0} at {1}"),
     (re.compile(r"(emu: .*?)(?: in kernel .*)?$", re.M), "{0}"),
 ]
 # Words that make a gtest failure line worth quoting.
