@@ -136,8 +136,8 @@ TEST(CudaConvSweep, BackwardFilterIsBitwiseRepeatable) {
   Backend& gpu = get_backend(Backend::Kind::Cuda);
   const Conv2dParams p{1, 1, 1, 1, 1, 1};
   // Small: N*P*Q = 800 still splits it (emu/tests/conv_tests.cpp checks a smaller one).
-  const int64_t n = testing_support::small_test_shapes() ? 2 : 8;
-  const int64_t hw = testing_support::small_test_shapes() ? 20 : 57;
+  const bool small = testing_support::small_test_shapes();
+  const int64_t n = small ? 2 : 8, hw = small ? 20 : 57;
   const Tensor x = Tensor::randn({n, 15, hw, hw}, Device::cuda(), 1);
   const Tensor dy = Tensor::randn({n, 65, hw, hw}, Device::cuda(), 2);
   Tensor first = Tensor::empty({65, 15, 3, 3}, Device::cuda());
