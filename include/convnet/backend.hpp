@@ -48,6 +48,28 @@ struct Pool2dParams {
 
 enum class Activation { ReLU, LeakyReLU, Sigmoid, Tanh };
 
+// ---- tensor arithmetic (convnet/tensor_ops.hpp is the user's API over these)
+enum class BinaryOp { Add, Sub, Mul, Div };
+// s0, s1 are the op's scalars: x + s0 (AddScalar; x - s is AddScalar with -s,
+// exact in IEEE), x * s0, x / s0, s0 - x (RSubScalar), s0 / x (RDivScalar),
+// clamp to [s0, s1] (either may be +-inf; NaN stays NaN, as torch.clamp).
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Clamp, AddScalar, MulScalar, DivScalar,
+                     RSubScalar, RDivScalar };
+// Norm is the Euclidean norm. Max/Min propagate NaN; ArgMax/ArgMin give the
+// first extreme index, and a NaN counts as the extreme (the first NaN wins), as torch.argmax.
+enum class ReduceOp { Sum, Mean, Max, Min, Norm, ArgMax, ArgMin };
+
+// NumPy broadcasting of a binary op, computed by ops::binary: the output has
+// `rank` dims of extent sizes[d]; element (i0..i_{rank-1}) reads a at
+// sum(i_d * a_strides[d]) and b likewise. A broadcast dim has stride 0.
+constexpr int kMaxBroadcastRank = 8;
+struct Broadcast {
+  int rank = 0;
+  int64_t sizes[kMaxBroadcastRank] = {};
+  int64_t a_strides[kMaxBroadcastRank] = {};
+  int64_t b_strides[kMaxBroadcastRank] = {};
+};
+
 // PyTorch's torch.optim.SGD semantics.
 struct SgdParams {
   float momentum = 0.f;
@@ -182,6 +204,31 @@ class Backend {
   virtual void fill(Tensor& output, float value) = 0;
   virtual void add(const Tensor& a, const Tensor& b, Tensor& output) = 0;  // a + b
   virtual void scale(const Tensor& input, float alpha, Tensor& output) = 0;  // alpha * input
+
+  // ---- tensor arithmetic. f32 unless stated; outputs may alias an input of
+  // the same shape (a += b). Reductions are deterministic: each output is
+  // combined in an order fixed by the shape alone (never by thread timing).
+  //
+  // output = a op b under NumPy broadcasting (see Broadcast).
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Broadcast& bc,
+                      Tensor& output) = 0;
+  virtual void unary(UnaryOp op, const Tensor& input, float s0, float s1, Tensor& output) = 0;
+  // input viewed as [outer, extent, inner] is reduced over the middle axis into
+  // output [outer, inner] (f32; i32 for ArgMax/ArgMin). extent >= 1 for
+  // Max/Min/Arg* (ops refuses empty ones); Sum of nothing is 0, Mean NaN, Norm 0.
+  virtual void reduce(ReduceOp op, const Tensor& input, int64_t outer, int64_t extent,
+                      int64_t inner, Tensor& output) = 0;
+  // output [M,N] = a [M,K] * b [K,N], row-major; honours the math mode (TF32).
+  virtual void matmul(const Tensor& a, const Tensor& b, Tensor& output) = 0;
+  // The data-movement ops take f32 or i32 (both 4-byte words; input and output agree).
+  // output [C,R] = input [R,C] transposed.
+  virtual void transpose2d(const Tensor& input, Tensor& output) = 0;
+  // cat's step: input viewed as [outer, in_cols] goes into output viewed as
+  // [outer, out_cols] at columns [offset, offset + in_cols).
+  virtual void copy_columns(const Tensor& input, int64_t outer, int64_t offset,
+                            Tensor& output) = 0;
+  // output[i, ...] = input[indices[i], ...]; indices int32 [n], validated in range by ops.
+  virtual void index_select(const Tensor& input, const Tensor& indices, Tensor& output) = 0;
 
   // ---- metrics: correct[0] (+)= number of rows whose first maximal logit is the label.
   // logits [N,C], labels int32 [N], correct int32 [1].

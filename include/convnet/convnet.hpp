@@ -20,6 +20,7 @@
 #include "convnet/settings.hpp"
 #include "convnet/shape.hpp"
 #include "convnet/tensor.hpp"
+#include "convnet/tensor_ops.hpp"
 #include "convnet/train/schedule.hpp"
 #include "convnet/train/trainer.hpp"
 #include "convnet/version.hpp"

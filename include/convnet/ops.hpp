@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "convnet/backend.hpp"
 #include "convnet/tensor.hpp"
@@ -79,6 +81,27 @@ void fill(Backend& be, Tensor& output, float value);
 Tensor add(Backend& be, const Tensor& a, const Tensor& b);
 void add_(Backend& be, Tensor& a, const Tensor& b);  // a += b
 Tensor scale(Backend& be, const Tensor& input, float alpha);
+
+// ---- tensor arithmetic (convnet/tensor_ops.hpp calls these on the default backend)
+// The shape a op b has under NumPy broadcasting; throws naming both shapes.
+Shape broadcast_shape(const Shape& a, const Shape& b);
+// The Broadcast the backends take for a op b (rank at most kMaxBroadcastRank).
+Broadcast make_broadcast(const Shape& a, const Shape& b);
+Tensor binary(Backend& be, BinaryOp op, const Tensor& a, const Tensor& b);
+// a = a op b in place; b must broadcast to a's shape.
+void binary_(Backend& be, BinaryOp op, Tensor& a, const Tensor& b);
+Tensor unary(Backend& be, UnaryOp op, const Tensor& input, float s0 = 0.f, float s1 = 0.f);
+void unary_(Backend& be, UnaryOp op, Tensor& input, float s0 = 0.f, float s1 = 0.f);
+// Over every element (dim = nullopt: a 0-d result, shape []) or one dimension
+// (negative counts from the end); keepdim keeps it with extent 1.
+Tensor reduce(Backend& be, ReduceOp op, const Tensor& input, std::optional<int> dim,
+              bool keepdim = false);
+Tensor matmul(Backend& be, const Tensor& a, const Tensor& b);
+Tensor transpose2d(Backend& be, const Tensor& input);
+Tensor cat(Backend& be, const std::vector<Tensor>& inputs, int dim);
+// Rows of input (dimension 0) in the order of int32 indices [n]. Indices are
+// checked on the host (a GPU tensor's indices are copied there: it synchronises).
+Tensor index_select(Backend& be, const Tensor& input, const Tensor& indices);
 
 // ---- metrics: *correct is an int32 [1] tensor on the logits' device.
 void count_correct(Backend& be, const Tensor& logits, const Tensor& labels, Tensor& correct,

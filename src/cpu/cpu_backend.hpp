@@ -74,6 +74,15 @@ class CpuBackend final : public Backend {
   void fill(Tensor& output, float value) override;
   void add(const Tensor& a, const Tensor& b, Tensor& output) override;
   void scale(const Tensor& input, float alpha, Tensor& output) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Broadcast& bc,
+              Tensor& output) override;
+  void unary(UnaryOp op, const Tensor& input, float s0, float s1, Tensor& output) override;
+  void reduce(ReduceOp op, const Tensor& input, int64_t outer, int64_t extent, int64_t inner,
+              Tensor& output) override;
+  void matmul(const Tensor& a, const Tensor& b, Tensor& output) override;
+  void transpose2d(const Tensor& input, Tensor& output) override;
+  void copy_columns(const Tensor& input, int64_t outer, int64_t offset, Tensor& output) override;
+  void index_select(const Tensor& input, const Tensor& indices, Tensor& output) override;
   void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct,
                      bool accumulate) override;
 

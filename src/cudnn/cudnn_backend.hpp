@@ -106,6 +106,26 @@ class CudnnBackend final : public Backend {
   void fill(Tensor& y, float v) override { cuda_.fill(y, v); }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override { cuda_.add(a, b, y); }
   void scale(const Tensor& x, float a, Tensor& y) override { cuda_.scale(x, a, y); }
+  // Tensor arithmetic runs on our CUDA kernels (cuBLAS for matmul).
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Broadcast& bc,
+              Tensor& y) override {
+    cuda_.binary(op, a, b, bc, y);
+  }
+  void unary(UnaryOp op, const Tensor& x, float s0, float s1, Tensor& y) override {
+    cuda_.unary(op, x, s0, s1, y);
+  }
+  void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t extent, int64_t inner,
+              Tensor& y) override {
+    cuda_.reduce(op, x, outer, extent, inner, y);
+  }
+  void matmul(const Tensor& a, const Tensor& b, Tensor& y) override { cuda_.matmul(a, b, y); }
+  void transpose2d(const Tensor& x, Tensor& y) override { cuda_.transpose2d(x, y); }
+  void copy_columns(const Tensor& x, int64_t outer, int64_t offset, Tensor& y) override {
+    cuda_.copy_columns(x, outer, offset, y);
+  }
+  void index_select(const Tensor& x, const Tensor& idx, Tensor& y) override {
+    cuda_.index_select(x, idx, y);
+  }
   void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct, bool acc) override {
     cuda_.count_correct(logits, labels, correct, acc);
   }
