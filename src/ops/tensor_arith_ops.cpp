@@ -153,7 +153,7 @@ void check_unary_args(const std::string& op, Backend& be, UnaryOp u, const Tenso
   if (u == UnaryOp::Clamp)
     CONVNET_CHECK(!std::isnan(s0) && !std::isnan(s1), op, ": input ", input.shape(),
                   ": a bound is NaN (min ", s0, ", max ", s1,
-                  "); leave a bound out with +-infinity instead");
+                  "); leave it out (std::nullopt in clamp()) or pass +-infinity instead");
 }
 
 }  // namespace
