@@ -200,6 +200,19 @@ TEST(TensorArith, ReduceMiddleDimOf3d) {
   expect_exact(sum(y, 2, true), {2, 3, 1}, {6, 22, 38, 54, 70, 86});
 }
 
+TEST(TensorArith, ZeroDimResults) {  // shape [], one element
+  const Tensor s = sum(f32({1, 2, 3}, {3}));
+  EXPECT_EQ(s.dim(), 0);
+  EXPECT_EQ(s.numel(), 1);
+  EXPECT_EQ(s.item(), 6.f);
+  EXPECT_EQ(s.str(), "Tensor[] f32 cpu");
+  // A 0-d tensor reduces over dim 0 or -1 to itself, as in libtorch.
+  expect_exact(sum(s, 0), {}, {6});
+  expect_exact(max(s, -1, true), {}, {6});
+  expect_exact(s * 2.f + s, {}, {18});
+  EXPECT_EQ(reshape(s, {1, 1}).shape(), (Shape{1, 1}));
+}
+
 TEST(TensorArith, ReduceKeepdimOverAll) {  // ops::reduce: every dim kept with extent 1
   Backend& be = get_backend(Backend::Kind::Cpu);
   const Tensor x = f32({1, 2, 3, 4, 5, 6}, {2, 3});
