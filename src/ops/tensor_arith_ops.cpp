@@ -3,6 +3,7 @@
 // backend, so no GPU kernel is launched with zero blocks.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -249,6 +250,10 @@ Tensor matmul(Backend& be, const Tensor& a, const Tensor& b) {
                 " must both be 2-D ([M, K] and [K, N])");
   CONVNET_CHECK(a.size(1) == b.size(0), op, ": a ", a.shape(), " and b ", b.shape(),
                 " do not chain: a has ", a.size(1), " columns but b has ", b.size(0), " rows");
+  constexpr int64_t kBlasMax = std::numeric_limits<int>::max();  // BLAS takes int extents
+  CONVNET_CHECK(a.size(0) <= kBlasMax && a.size(1) <= kBlasMax && b.size(1) <= kBlasMax, op,
+                ": a ", a.shape(), " and b ", b.shape(), " have an extent over ", kBlasMax,
+                ", more than BLAS can index");
   Tensor output = Tensor::empty({a.size(0), b.size(1)}, a.device());
   if (output.numel() == 0) return output;
   if (a.size(1) == 0) {
