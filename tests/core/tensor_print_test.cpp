@@ -119,6 +119,14 @@ TEST(TensorPrint, WrapsColumnsAt80Characters) {
             "[ CPUFloatType{1,12} ]");
 }
 
+TEST(TensorPrint, CudaTensorsAreCopiedAndNamed) {
+  if (!cuda_available()) GTEST_SKIP() << "needs a CUDA device: " << cuda_unavailable_reason();
+  const Tensor t = Tensor::from_vector(std::vector<float>{1.5f, 2}, {1, 2}, Device::cuda());
+  EXPECT_EQ(printed(t), " 1.5000  2.0000\n[ CUDAFloatType{1,2} ]");
+  const Tensor labels = Tensor::from_vector(std::vector<int32_t>{4}, {1}, Device::cuda());
+  EXPECT_EQ(printed(labels), " 4\n[ CUDAIntType{1} ]");
+}
+
 TEST(TensorPrint, LeavesTheStreamFormatAlone) {
   std::ostringstream os;
   os << Tensor::from_vector(std::vector<float>{0.5f}, {1}) << ' ' << 1.25;
