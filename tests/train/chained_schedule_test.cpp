@@ -128,6 +128,16 @@ TEST(ChainedScheduleTest, ThreeSchedulesEachCountFromTheirMilestone) {
     EXPECT_EQ(nested.lr(step), schedule.lr(step - 3)) << step;
 }
 
+TEST(ChainedScheduleTest, TheMilestoneStepBelongsToTheNextSchedule) {
+  // SequentialLR([LambdaLR(lambda e: 1.0), LinearLR(start_factor=0.5, total_iters=2)],
+  // milestones=[3]): the rate drops at step 3 itself (bisect_right), not at step 4.
+  const SequentialLr schedule({std::make_shared<LambdaLr>(0.1f, [](int64_t) { return 1.0; }),
+                               std::make_shared<LinearLr>(0.1f, 0.5f, 1.f, 2)},
+                              {3});
+  const double expected[] = {0.1, 0.1, 0.1, 0.05, 0.07500000000000001, 0.1, 0.1};
+  for (int64_t step = 0; step < 7; ++step) expect_lr(schedule, step, expected[step]);
+}
+
 TEST(ChainedScheduleTest, SequentialLrRejectsBadChains) {
   const auto constant = std::make_shared<ConstantLr>(0.1f);
   const auto cosine = std::make_shared<CosineLr>(0.1f, 10);
