@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "convnet/convnet.hpp"
@@ -20,6 +21,13 @@ namespace convnet::train {
 namespace {
 
 using namespace test;  // quadrant_dataset, build_cnn, loader_options, kClasses, kSide
+
+// The Trainer keeps a reference to its schedule, so a temporary one does not compile.
+static_assert(!std::is_constructible_v<Trainer, nn::Layer&, nn::Loss&, nn::Optimizer&, CosineLr,
+                                       TrainerOptions>);
+static_assert(std::is_constructible_v<Trainer, nn::Layer&, nn::Loss&, nn::Optimizer&,
+                                      const CosineLr&, TrainerOptions>);
+static_assert(std::is_constructible_v<Trainer, nn::Layer&, nn::Loss&, nn::Optimizer&>);
 
 // logits = deep(x) + wide(x): a small CNN head plus a linear head straight
 // from the pixels, summed. Its backward sends the gradient down both heads and

@@ -95,6 +95,9 @@ class Trainer {
   // step counting from 0 across fit() calls. The schedule must outlive the Trainer.
   Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer,
           const LrSchedule& schedule, TrainerOptions options = TrainerOptions());
+  // A temporary schedule would be gone before fit() reads it.
+  Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer, const LrSchedule&& schedule,
+          TrainerOptions options = TrainerOptions()) = delete;
   // Trains for options.epochs over `train`, evaluating on `test` after each
   // epoch (when given). Returns the metrics of every epoch.
   std::vector<EpochMetrics> fit(data::DataLoader& train, data::DataLoader* test);
