@@ -68,7 +68,7 @@ void BM_MnistCnnTrainStepCpu(benchmark::State& state) {
   for (int i = 0; i < 128; ++i) label_values[size_t(i)] = i % 10;
   const Tensor labels = Tensor::from_vector(label_values, {128});
   nn::CrossEntropyLoss loss;
-  nn::SGD opt(net.parameters(), {.lr = 0.01f, .momentum = 0.9f});
+  nn::SGD opt(net.parameters(), nn::SGDOptions(0.01f).momentum(0.9f));
   for (auto _ : state) {
     loss.forward(net.forward(images, nn::Mode::Train), labels);
     net.backward(loss.backward());

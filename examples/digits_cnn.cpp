@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
 
     nn::CrossEntropyLoss loss;
     loss.set_backend(kind);
-    nn::SGD opt(net.parameters(), {lr, 0.9f});
+    nn::SGD opt(net.parameters(), nn::SGDOptions(lr).momentum(0.9f));
     opt.set_backend(kind);
     for (int epoch = 1; epoch <= epochs; ++epoch) {
       // Reshuffle the training rows each epoch, seeded.

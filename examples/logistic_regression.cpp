@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     manual_seed(seed);
     nn::Linear model(static_cast<int>(kPixels), 1);  // s = w·x + b, one weight per pixel
     nn::BCEWithLogitsLoss loss;                      // sigmoid + binary cross-entropy
-    nn::SGD opt(model.parameters(), {/*lr=*/lr});
+    nn::SGD opt(model.parameters(), nn::SGDOptions(lr));
 
     std::vector<int64_t> order(static_cast<size_t>(train.size()));
     std::iota(order.begin(), order.end(), 0);

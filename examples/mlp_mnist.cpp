@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
 
     nn::CrossEntropyLoss loss;  // softmax + negative log-likelihood, fused
     loss.set_backend(kind);
-    nn::SGD opt(net.parameters(), {/*lr=*/lr, /*momentum=*/momentum});
+    nn::SGD opt(net.parameters(), nn::SGDOptions(lr).momentum(momentum));
     opt.set_backend(kind);
     const auto schedule = train::make_schedule(schedule_name, lr, epochs * train_loader.batches_per_epoch(),
                                                train_loader.batches_per_epoch());

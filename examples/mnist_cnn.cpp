@@ -112,7 +112,10 @@ int run(const Flags& f) {
     io::load_safetensors(net, f.load);
     std::printf("loaded %s\n", f.load.c_str());
   }
-  nn::SGD optimizer(net.parameters(), {f.lr, f.momentum, 0.f, f.weight_decay, true});
+  nn::SGD optimizer(net.parameters(), nn::SGDOptions(f.lr)
+                                          .momentum(f.momentum)
+                                          .weight_decay(f.weight_decay)
+                                          .nesterov(true));
   optimizer.set_backend(kind);
   if (!f.eval_only && !f.load.empty() && std::ifstream(optimizer_path(f.load)).good()) {
     io::load_optimizer(optimizer, optimizer_path(f.load));

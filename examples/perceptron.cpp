@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     manual_seed(seed);
     nn::Linear neuron(features, 1);
     nn::HingeLoss criterion(0.f);  // max(0, 0 - y·s): the perceptron criterion
-    nn::SGD opt(neuron.parameters(), {/*lr=*/lr});
+    nn::SGD opt(neuron.parameters(), nn::SGDOptions(lr));
 
     std::vector<size_t> order(inputs.size());
     std::iota(order.begin(), order.end(), 0);

@@ -1,5 +1,8 @@
-// Optimizer bookkeeping; the update rules themselves are backend ops.
+// Optimizer bookkeeping and the checks of the options; the update rules
+// themselves are backend ops.
 #include <algorithm>
+#include <cmath>
+#include <unordered_map>
 
 #include "convnet/nn/optim.hpp"
 #include "convnet/ops.hpp"
@@ -24,17 +27,43 @@ void prepare_state(Backend& be, Tensor& state, const Tensor& param) {
   }
 }
 
+// PyTorch's "Invalid learning rate" and friends; NaN and inf are refused too,
+// since they would only surface as NaN parameters steps later.
+void check_non_negative(const std::string& optimizer, const char* what, float value) {
+  CONVNET_CHECK(std::isfinite(value) && value >= 0.f, optimizer, ": ", what,
+                " must be a finite number >= 0, got ", value);
+}
+
+void check_beta(const std::string& optimizer, int index, float value) {
+  CONVNET_CHECK(value >= 0.f && value < 1.f, optimizer, ": betas[", index,
+                "] must lie in [0, 1), got ", value);
+}
+
+AdamParams adam_params(const AdamBetas& betas, float eps, float weight_decay, bool decoupled) {
+  return AdamParams{std::get<0>(betas), std::get<1>(betas), eps, weight_decay, decoupled};
+}
+
 }  // namespace
 
-Optimizer::Optimizer(std::vector<Parameter*> params, float lr)
-    : params_(std::move(params)), lr_(lr) {
-  CONVNET_CHECK(lr >= 0.f, "Optimizer: learning rate ", lr, " must not be negative");
-  for (size_t i = 0; i < params_.size(); ++i)
-    CONVNET_CHECK(params_[i] != nullptr, "Optimizer: parameter ", i, " is null");
+Optimizer::Optimizer(std::string name, std::vector<Parameter*> params, float lr)
+    : name_(std::move(name)), params_(std::move(params)), lr_(lr) {
+  // PyTorch's wording, so the message is found when searched for.
+  CONVNET_CHECK(!params_.empty(), name_, ": optimizer got an empty parameter list");
+  std::unordered_map<const Parameter*, size_t> first_index;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    CONVNET_CHECK(params_[i] != nullptr, name_, ": parameter ", i, " of ", params_.size(),
+                  " is null");
+    const auto [seen, inserted] = first_index.emplace(params_[i], i);
+    // Updated twice a step with the same gradient, a shared parameter would
+    // move twice as far (PyTorch refuses it across parameter groups).
+    CONVNET_CHECK(inserted, name_, ": parameter ", i, " (\"", params_[i]->name,
+                  "\") appears more than once in the parameter list (first as parameter ",
+                  seen->second, ")");
+  }
+  check_non_negative(name_, "learning rate", lr);
 }
 
 void Optimizer::step() {
-  if (params_.empty()) return;
   const Device device = params_[0]->value.device();
   for (const Parameter* p : params_)
     CONVNET_CHECK(p->value.device() == device && p->grad.device() == device,
@@ -73,14 +102,19 @@ void Optimizer::zero_grad() {
 
 // ---- SGD
 
-SGD::SGD(std::vector<Parameter*> params, SgdOptions o)
-    : Optimizer(std::move(params), o.lr),
-      params_{o.momentum, o.dampening, o.weight_decay, o.nesterov},
+SGD::SGD(std::vector<Parameter*> params, const SGDOptions& o)
+    : Optimizer("SGD", std::move(params), o.lr()),
+      params_{o.momentum(), o.dampening(), o.weight_decay(), o.nesterov()},
       momentum_(Optimizer::params().size()) {
-  CONVNET_CHECK(o.momentum >= 0.f && o.weight_decay >= 0.f, "SGD: momentum ", o.momentum,
-                " and weight_decay ", o.weight_decay, " must not be negative");
-  CONVNET_CHECK(!o.nesterov || (o.momentum > 0.f && o.dampening == 0.f),
-                "SGD: Nesterov momentum needs momentum > 0 and zero dampening");
+  check_non_negative(name(), "momentum", o.momentum());
+  check_non_negative(name(), "weight_decay", o.weight_decay());
+  CONVNET_CHECK(std::isfinite(o.dampening()), "SGD: dampening must be finite, got ",
+                o.dampening());
+  // PyTorch raises here: without momentum there is no look-ahead to take, and
+  // dampening would make the look-ahead step differ from Nesterov's.
+  CONVNET_CHECK(!o.nesterov() || (o.momentum() > 0.f && o.dampening() == 0.f),
+                "SGD: nesterov needs momentum > 0 and dampening 0, got momentum ", o.momentum(),
+                " and dampening ", o.dampening());
 }
 
 void SGD::create_state(Backend& be, Parameter& p, size_t index) {
@@ -103,18 +137,19 @@ std::vector<std::pair<std::string, Tensor*>> SGD::state() {
 
 // ---- Adam and AdamW
 
-Adam::Adam(std::vector<Parameter*> params, AdamOptions o)
-    : Adam(std::move(params), o.lr, AdamParams{o.beta1, o.beta2, o.eps, o.weight_decay, false}) {}
+Adam::Adam(std::vector<Parameter*> params, const AdamOptions& o)
+    : Adam("Adam", std::move(params), o.lr(),
+           adam_params(o.betas(), o.eps(), o.weight_decay(), /*decoupled=*/false)) {}
 
-Adam::Adam(std::vector<Parameter*> params, float lr, AdamParams p)
-    : Optimizer(std::move(params), lr),
+Adam::Adam(std::string name, std::vector<Parameter*> params, float lr, AdamParams p)
+    : Optimizer(std::move(name), std::move(params), lr),
       params_(p),
       exp_avg_(Optimizer::params().size()),
       exp_avg_sq_(Optimizer::params().size()) {
-  CONVNET_CHECK(p.beta1 >= 0.f && p.beta1 < 1.f && p.beta2 >= 0.f && p.beta2 < 1.f,
-                "Adam: betas (", p.beta1, ", ", p.beta2, ") must lie in [0, 1)");
-  CONVNET_CHECK(p.eps >= 0.f && p.weight_decay >= 0.f, "Adam: eps ", p.eps, " and weight_decay ",
-                p.weight_decay, " must not be negative");
+  check_beta(this->name(), 0, p.beta1);
+  check_beta(this->name(), 1, p.beta2);
+  check_non_negative(this->name(), "eps", p.eps);
+  check_non_negative(this->name(), "weight_decay", p.weight_decay);
 }
 
 void Adam::create_state(Backend& be, Parameter& p, size_t index) {
@@ -137,7 +172,8 @@ std::vector<std::pair<std::string, Tensor*>> Adam::state() {
   return out;
 }
 
-AdamW::AdamW(std::vector<Parameter*> params, AdamWOptions o)
-    : Adam(std::move(params), o.lr, AdamParams{o.beta1, o.beta2, o.eps, o.weight_decay, true}) {}
+AdamW::AdamW(std::vector<Parameter*> params, const AdamWOptions& o)
+    : Adam("AdamW", std::move(params), o.lr(),
+           adam_params(o.betas(), o.eps(), o.weight_decay(), /*decoupled=*/true)) {}
 
 }  // namespace convnet::nn

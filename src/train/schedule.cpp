@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "convnet/error.hpp"
 
@@ -121,6 +122,83 @@ float OneCycleLr::lr(int64_t step) const {
 std::string OneCycleLr::name() const {
   return "OneCycleLR(max_lr=" + num(max_lr_) + ", total_steps=" + std::to_string(total_steps_) +
          ")";
+}
+
+LinearLr::LinearLr(float base_lr, float start_factor, float end_factor, int64_t total_iters)
+    : base_lr_(base_lr), start_factor_(start_factor), end_factor_(end_factor),
+      total_iters_(total_iters) {
+  check_lr("LinearLr", "base_lr", base_lr);
+  // PyTorch's bounds: a zero start would make its recursive form divide by zero.
+  CONVNET_CHECK(start_factor > 0.f && start_factor <= 1.f,
+                "LinearLr: start_factor must lie in (0, 1], got ", start_factor);
+  CONVNET_CHECK(end_factor >= 0.f && end_factor <= 1.f,
+                "LinearLr: end_factor must lie in [0, 1], got ", end_factor);
+  CONVNET_CHECK(total_iters > 0, "LinearLr: total_iters must be positive, got ", total_iters);
+}
+
+float LinearLr::lr(int64_t step) const {
+  check_step("LinearLr", step);
+  const double progress =
+      static_cast<double>(std::min(step, total_iters_)) / static_cast<double>(total_iters_);
+  const double factor = static_cast<double>(start_factor_) +
+                        (static_cast<double>(end_factor_) - start_factor_) * progress;
+  return static_cast<float>(static_cast<double>(base_lr_) * factor);
+}
+
+std::string LinearLr::name() const {
+  return "LinearLR(lr=" + num(base_lr_) + ", start_factor=" + num(start_factor_) +
+         ", end_factor=" + num(end_factor_) + ", total_iters=" + std::to_string(total_iters_) +
+         ")";
+}
+
+LambdaLr::LambdaLr(float base_lr, std::function<double(int64_t)> factor)
+    : base_lr_(base_lr), factor_(std::move(factor)) {
+  check_lr("LambdaLr", "base_lr", base_lr);
+  CONVNET_CHECK(static_cast<bool>(factor_), "LambdaLr: the factor function is empty");
+}
+
+float LambdaLr::lr(int64_t step) const {
+  check_step("LambdaLr", step);
+  const double factor = factor_(step);
+  // A negative rate would climb the loss; PyTorch would pass it on silently.
+  CONVNET_CHECK(std::isfinite(factor) && factor >= 0.0, "LambdaLr: the factor at step ", step,
+                " is ", factor, "; it must be a finite number >= 0");
+  return static_cast<float>(static_cast<double>(base_lr_) * factor);
+}
+
+std::string LambdaLr::name() const { return "LambdaLR(lr=" + num(base_lr_) + ")"; }
+
+SequentialLr::SequentialLr(std::vector<std::shared_ptr<const LrSchedule>> schedules,
+                           std::vector<int64_t> milestones)
+    : schedules_(std::move(schedules)), milestones_(std::move(milestones)) {
+  CONVNET_CHECK(!schedules_.empty(), "SequentialLr: needs at least one schedule");
+  CONVNET_CHECK(milestones_.size() + 1 == schedules_.size(), "SequentialLr: ", schedules_.size(),
+                " schedules need ", schedules_.size() - 1, " milestones, got ",
+                milestones_.size());
+  for (size_t i = 0; i < schedules_.size(); ++i)
+    CONVNET_CHECK(schedules_[i] != nullptr, "SequentialLr: schedule ", i, " is null");
+  for (size_t i = 0; i < milestones_.size(); ++i)
+    CONVNET_CHECK(milestones_[i] > (i == 0 ? 0 : milestones_[i - 1]),
+                  "SequentialLr: milestones must be positive and increasing, got ",
+                  milestones_[i], " after ", i == 0 ? 0 : milestones_[i - 1]);
+}
+
+float SequentialLr::lr(int64_t step) const {
+  check_step("SequentialLr", step);
+  // PyTorch's bisect_right: a milestone's own step already belongs to the next schedule.
+  const size_t index = static_cast<size_t>(
+      std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin());
+  const int64_t start = index == 0 ? 0 : milestones_[index - 1];
+  return schedules_[index]->lr(step - start);
+}
+
+std::string SequentialLr::name() const {
+  std::string text = "SequentialLR(";
+  for (const auto& schedule : schedules_) text += schedule->name() + ", ";
+  text += "milestones=[";
+  for (size_t i = 0; i < milestones_.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(milestones_[i]);
+  return text + "])";
 }
 
 std::unique_ptr<LrSchedule> make_schedule(const std::string& kind, float lr, int64_t total_steps,

@@ -74,7 +74,7 @@ const char* kCsvHeader =
 
 }  // namespace
 
-EvalResult evaluate(nn::Sequential& model, data::DataLoader& loader, int classes,
+EvalResult evaluate(nn::Layer& model, data::DataLoader& loader, int classes,
                     Confusion confusion) {
   const bool want_confusion = confusion == Confusion::Compute;
   CONVNET_CHECK(classes > 0, "evaluate: classes must be positive, got ", classes);
@@ -142,13 +142,25 @@ NonFiniteLoss::NonFiniteLoss(int64_t epoch_number, int64_t batch_number, int64_t
       epoch(epoch_number), batch(batch_number), batches(epoch_batches), step(step_number),
       loss(loss_value), lr(step_lr) {}
 
-Trainer::Trainer(nn::Sequential& model, nn::Loss& loss, nn::Optimizer& optimizer,
+Trainer::Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer,
+                 TrainerOptions options)
+    : Trainer(model, loss, optimizer, nullptr, std::move(options)) {}
+
+Trainer::Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer,
                  const LrSchedule& schedule, TrainerOptions options)
+    : Trainer(model, loss, optimizer, &schedule, std::move(options)) {}
+
+Trainer::Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer,
+                 const LrSchedule* schedule, TrainerOptions options)
     : model_(model), loss_(loss), optimizer_(optimizer), schedule_(schedule),
       options_(std::move(options)) {
   CONVNET_CHECK(options_.epochs >= 0, "Trainer: epochs must be >= 0, got ", options_.epochs);
   CONVNET_CHECK(options_.log_every > 0, "Trainer: log_every must be positive, got ",
                 options_.log_every);
+}
+
+float Trainer::lr_at(int64_t step) const {
+  return schedule_ ? schedule_->lr(step) : optimizer_.lr();
 }
 
 std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader* test) {
@@ -181,12 +193,12 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
       if (found.step < 0 || options_.allow_nonfinite) return;
       progress.abandon();
       throw NonFiniteLoss(epoch + 1, found.step + 1, state.batches, first_step + found.step + 1,
-                          found.loss, schedule_.lr(first_step + found.step));
+                          found.loss, lr_at(first_step + found.step));
     };
     const Clock::time_point start = Clock::now();
     data::Batch batch;
     while (train.next(batch)) {
-      optimizer_.set_lr(schedule_.lr(step_));
+      if (schedule_) optimizer_.set_lr(schedule_->lr(step_));
       const Tensor logits = model_.forward(batch.images, nn::Mode::Train);
       const Tensor loss = loss_.forward(logits, batch.labels);
       watch.record(loss);
@@ -215,7 +227,7 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
     m.train_accuracy = totals.accuracy();
     m.seconds = seconds_since(start);
     m.images_per_second = totals.samples / m.seconds;
-    m.lr = schedule_.lr(step_ - 1);
+    m.lr = lr_at(step_ - 1);
     if (options_.progress) {
       state.loss = m.train_loss;
       state.accuracy = m.train_accuracy;

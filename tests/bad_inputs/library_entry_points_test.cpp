@@ -156,7 +156,7 @@ TEST(BadInputCorpus, SafetensorsReadersRefuseEveryBadFile) {
   manual_seed(1);
   nn::Sequential net;
   build_mnist_cnn(net);
-  nn::SGD sgd(net.parameters(), {.lr = 0.1f, .momentum = 0.9f});
+  nn::SGD sgd(net.parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
   const std::vector<float> before = net.parameters()[0]->value.to_vector<float>();
   for (const std::string& path : files) {
     if (parses(path))

@@ -12,7 +12,7 @@ int main() {
   Tensor x = Tensor::randn({6, 1, 8, 8}, Device::cpu(), 2);
   Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 0, 1, 2}, {6});
   nn::CrossEntropyLoss loss;
-  nn::SGD opt(net.parameters(), {0.1f, 0.9f});
+  nn::SGD opt(net.parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
   float first = 0, last = 0;
   for (int step = 0; step < 20; ++step) {
     last = loss.forward(net.forward(x, nn::Mode::Train), labels).item();

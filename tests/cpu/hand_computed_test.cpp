@@ -445,13 +445,11 @@ void expect_trajectory(MakeOptimizer make, const Trajectory& expected) {
 
 nn::SGD make_sgd(std::vector<nn::Parameter*> params, float lr, float momentum, float dampening,
                  float weight_decay, bool nesterov) {
-  nn::SgdOptions o;
-  o.lr = lr;
-  o.momentum = momentum;
-  o.dampening = dampening;
-  o.weight_decay = weight_decay;
-  o.nesterov = nesterov;
-  return nn::SGD(std::move(params), o);
+  return nn::SGD(std::move(params), nn::SGDOptions(lr)
+                                        .momentum(momentum)
+                                        .dampening(dampening)
+                                        .weight_decay(weight_decay)
+                                        .nesterov(nesterov));
 }
 
 TEST(HandComputed, SgdPlain) {
@@ -484,13 +482,8 @@ TEST(HandComputed, SgdWeightDecay) {
 
 nn::Adam make_adam(std::vector<nn::Parameter*> params, float lr, float b1, float b2, float eps,
                    float wd) {
-  nn::AdamOptions o;
-  o.lr = lr;
-  o.beta1 = b1;
-  o.beta2 = b2;
-  o.eps = eps;
-  o.weight_decay = wd;
-  return nn::Adam(std::move(params), o);
+  return nn::Adam(std::move(params),
+                  nn::AdamOptions(lr).betas({b1, b2}).eps(eps).weight_decay(wd));
 }
 
 TEST(HandComputed, Adam) {
@@ -511,10 +504,7 @@ TEST(HandComputed, AdamL2WeightDecay) {
 TEST(HandComputed, AdamWDecoupledWeightDecay) {
   expect_trajectory(
       [](auto ps) {
-        nn::AdamWOptions o;
-        o.lr = 0.1f;
-        o.weight_decay = 0.1f;
-        return nn::AdamW(std::move(ps), o);
+        return nn::AdamW(std::move(ps), nn::AdamWOptions(0.1f).weight_decay(0.1f));
       },
       {{0.890000002f, -1.88f}, {0.854466299f, -1.8522675f}, {0.780110477f, -1.85107628f}});
 }

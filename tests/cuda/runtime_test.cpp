@@ -111,8 +111,8 @@ TEST_F(CudaRuntime, OptimizerStepsWithoutAHostCopy) {
   // advances on the device (schedule_step), restarting from a restored count.
   nn::Parameter cpu_p{"w", Tensor::randn({300}, Device::cpu(), 1), Tensor::zeros({300})};
   nn::Parameter gpu_p{"w", cpu_p.value.to(Device::cuda()), Tensor::zeros({300}, Device::cuda())};
-  nn::Adam cpu_opt({&cpu_p}, {/*lr=*/1e-2f});
-  nn::Adam gpu_opt({&gpu_p}, {/*lr=*/1e-2f});
+  nn::Adam cpu_opt({&cpu_p}, nn::AdamOptions(1e-2f));
+  nn::Adam gpu_opt({&gpu_p}, nn::AdamOptions(1e-2f));
   for (int step = 0; step < 5; ++step) {
     const Tensor g = Tensor::randn({300}, Device::cpu(), 100 + step);
     cpu_p.grad.copy_from(g);

@@ -49,8 +49,8 @@ Trained train(Optim optim, uint64_t seed) {
   for (int i = 0; i < kBatch; ++i) label_values[size_t(i)] = (i * 3 + int(seed)) % kClasses;
   const Tensor labels = Tensor::from_vector(label_values, {kBatch});
 
-  nn::SGD sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
-  nn::Adam adam(net.parameters(), {.lr = 1e-3f});
+  nn::SGD sgd(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
+  nn::Adam adam(net.parameters(), nn::AdamOptions(1e-3f));
   nn::Optimizer& opt = optim == Optim::Adam ? static_cast<nn::Optimizer&>(adam) : sgd;
   nn::CrossEntropyLoss loss;
   Trained out;

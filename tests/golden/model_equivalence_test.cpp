@@ -214,9 +214,11 @@ TEST_P(PyTorchModelEquivalence, LogitsLossAndGradientsMatch) {
 TEST_P(PyTorchModelEquivalence, ThreeSgdStepsMatch) {
   const Golden& g = golden();
   const nlohmann::json& h = g.config.at("sgd");
-  nn::SGD sgd(net_.parameters(), {h.at("lr").get<float>(), h.at("momentum").get<float>(),
-                                  h.at("dampening").get<float>(), h.at("weight_decay").get<float>(),
-                                  h.at("nesterov").get<bool>()});
+  nn::SGD sgd(net_.parameters(), nn::SGDOptions(h.at("lr").get<float>())
+                                     .momentum(h.at("momentum").get<float>())
+                                     .dampening(h.at("dampening").get<float>())
+                                     .weight_decay(h.at("weight_decay").get<float>())
+                                     .nesterov(h.at("nesterov").get<bool>()));
   sgd.set_backend(kind_);
   std::vector<float> losses;
   for (int i = 0; i < g.config.at("steps").get<int>(); ++i) losses.push_back(step(&sgd));
@@ -229,9 +231,11 @@ TEST_P(PyTorchModelEquivalence, ThreeSgdStepsMatch) {
 TEST_P(PyTorchModelEquivalence, ThreeAdamStepsMatch) {
   const Golden& g = golden();
   const nlohmann::json& h = g.config.at("adam");
-  nn::Adam adam(net_.parameters(), {h.at("lr").get<float>(), h.at("beta1").get<float>(),
-                                    h.at("beta2").get<float>(), h.at("eps").get<float>(),
-                                    h.at("weight_decay").get<float>()});
+  nn::Adam adam(net_.parameters(),
+                nn::AdamOptions(h.at("lr").get<float>())
+                    .betas({h.at("beta1").get<float>(), h.at("beta2").get<float>()})
+                    .eps(h.at("eps").get<float>())
+                    .weight_decay(h.at("weight_decay").get<float>()));
   adam.set_backend(kind_);
   std::vector<float> losses;
   for (int i = 0; i < g.config.at("steps").get<int>(); ++i) losses.push_back(step(&adam));

@@ -197,8 +197,8 @@ TEST(CrashSafeCheckpoint, OptimizerFileIsAlwaysTheOldOrTheNewOne) {
   constexpr int kKills = kOptimizerKills;
   ScratchDir dir;
   const auto net = linear_model(1, 512);
-  nn::SGD first(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
-  nn::SGD second(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+  nn::SGD first(net->parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
+  nn::SGD second(net->parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
   for (auto [opt, value] : {std::pair{&first, 1.f}, std::pair{&second, 2.f}}) {
     opt->ensure_state();
     for (const auto& [name, state] : opt->state()) state->fill_(value);
@@ -235,7 +235,7 @@ TEST(CrashSafeCheckpoint, OptimizerFileIsAlwaysTheOldOrTheNewOne) {
   io::save_optimizer(second, path);
   EXPECT_EQ(read_bytes(path), bytes_second);
   EXPECT_EQ(temp_files_in(dir.path()), std::vector<std::string>{});
-  nn::SGD loaded(net->parameters(), {.lr = 0.5f, .momentum = 0.9f});
+  nn::SGD loaded(net->parameters(), nn::SGDOptions(0.5f).momentum(0.9f));
   io::load_optimizer(loaded, path);
   EXPECT_EQ(loaded.step_count(), 2);
 }
@@ -251,7 +251,7 @@ TEST(CrashSafeCheckpoint, ModelAndOptimizerPairLoadsOrIsRefused) {
   const std::string model_path = dir.file("m.safetensors");
   const std::string optimizer_path = dir.file("m.optimizer.safetensors");
   const auto net = linear_model(1, 512);
-  nn::SGD opt(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+  nn::SGD opt(net->parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
   opt.ensure_state();
   const auto save_pair = [&](int step) {
     for (nn::Parameter* p : net->parameters()) p->value.fill_(static_cast<float>(step));
@@ -267,7 +267,7 @@ TEST(CrashSafeCheckpoint, ModelAndOptimizerPairLoadsOrIsRefused) {
       dir, kKills, 2.5 * save_s, [&](int i) { save_pair(i + 1); },
       [&](int) {
         const auto loaded = linear_model(7, 512);
-        nn::SGD loaded_opt(loaded->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+        nn::SGD loaded_opt(loaded->parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
         const io::Metadata model_meta = io::load_safetensors(*loaded, model_path);
         const int model_step = std::stoi(model_meta.at("step"));
         const int optimizer_step =

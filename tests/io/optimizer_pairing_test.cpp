@@ -36,7 +36,7 @@ void train_step(nn::Sequential& net, nn::Optimizer& opt, uint64_t seed) {
 struct TrainingRun {
   explicit TrainingRun(uint64_t seed = 1, Device device = Device::cpu()) : net(small_net(seed)) {
     net->to(device);
-    opt = std::make_unique<nn::Adam>(net->parameters(), nn::AdamOptions{.lr = 0.01f});
+    opt = std::make_unique<nn::Adam>(net->parameters(), nn::AdamOptions(0.01f));
   }
   ScratchDir dir;
   std::unique_ptr<nn::Sequential> net;
@@ -55,7 +55,7 @@ TEST(OptimizerPairing, APairSavedTogetherLoads) {
   train_step(*run.net, *run.opt, 2);
   run.save();
   const auto net = small_net(9);
-  nn::Adam opt(net->parameters(), {});
+  nn::Adam opt(net->parameters());
   io::load_safetensors(*net, run.model());
   const io::Metadata metadata = io::load_optimizer(opt, run.optimizer());
   EXPECT_EQ(opt.step_count(), 2);
@@ -73,7 +73,7 @@ TEST(OptimizerPairing, ModelFileOfAnotherStepIsRefused) {
   io::save_safetensors(*run.net, run.model());
 
   const auto net = small_net(9);
-  nn::Adam opt(net->parameters(), {.lr = 0.5f});
+  nn::Adam opt(net->parameters(), nn::AdamOptions(0.5f));
   io::load_safetensors(*net, run.model());
   EXPECT_TRUE(throws_error_with([&] { io::load_optimizer(opt, run.optimizer()); },
                                 {"load_optimizer: " + run.optimizer() +
@@ -94,7 +94,7 @@ TEST(OptimizerPairing, ModelFileOfAnotherRunIsRefused) {
   first.save();
   second.save();
   const auto net = small_net(9);
-  nn::Adam opt(net->parameters(), {});
+  nn::Adam opt(net->parameters());
   io::load_safetensors(*net, second.model());
   EXPECT_TRUE(throws_error_with([&] { io::load_optimizer(opt, first.optimizer()); },
                                 {first.optimizer(), "does not belong"}));
@@ -106,7 +106,7 @@ TEST(OptimizerPairing, OptimizerBeforeModelIsRefusedAndSaysTheOrder) {
   train_step(*run.net, *run.opt, 1);
   run.save();
   const auto net = small_net(9);
-  nn::Adam opt(net->parameters(), {});
+  nn::Adam opt(net->parameters());
   EXPECT_TRUE(throws_error_with([&] { io::load_optimizer(opt, run.optimizer()); },
                                 {"does not belong", "load_safetensors before load_optimizer"}));
   io::load_safetensors(*net, run.model());
@@ -118,12 +118,12 @@ TEST(OptimizerPairing, OptimizerBeforeModelIsRefusedAndSaysTheOrder) {
 TEST(OptimizerPairing, PlainSgdWithoutStateIsPairedToo) {
   ScratchDir dir;
   const auto net = small_net(1);
-  nn::SGD sgd(net->parameters(), {.lr = 0.1f});
+  nn::SGD sgd(net->parameters(), nn::SGDOptions(0.1f));
   train_step(*net, sgd, 1);
   io::save_optimizer(sgd, dir.file("o.safetensors"));
   EXPECT_TRUE(io::read_safetensors(dir.file("o.safetensors")).tensors.empty());
   train_step(*net, sgd, 2);
-  nn::SGD resumed(net->parameters(), {.lr = 0.1f});
+  nn::SGD resumed(net->parameters(), nn::SGDOptions(0.1f));
   EXPECT_TRUE(throws_error_with([&] { io::load_optimizer(resumed, dir.file("o.safetensors")); },
                                 {"does not belong", "at step 1"}));
   EXPECT_EQ(resumed.step_count(), 0);
@@ -135,7 +135,7 @@ TEST(OptimizerPairing, CheckCanBeTurnedOff) {
   train_step(*run.net, *run.opt, 1);
   run.save();
   const auto net = small_net(9);
-  nn::Adam opt(net->parameters(), {});
+  nn::Adam opt(net->parameters());
   io::load_optimizer(opt, run.optimizer(), io::OptimizerLoadOptions().check_parameters(false));
   EXPECT_EQ(opt.step_count(), 1);
 }
@@ -149,7 +149,7 @@ TEST(OptimizerPairing, FileWithoutDigestLoadsUnchecked) {
   ASSERT_EQ(old.metadata.erase("parameters_digest"), 1u);
   io::write_safetensors(run.optimizer(), old.tensors, old.metadata);
   const auto net = small_net(9);
-  nn::Adam opt(net->parameters(), {});
+  nn::Adam opt(net->parameters());
   io::load_optimizer(opt, run.optimizer());
   EXPECT_EQ(opt.step_count(), 1);
 }
@@ -159,7 +159,7 @@ TEST(OptimizerPairing, OtherShapesAreReportedAsShapes) {
   TrainingRun run;
   run.save();
   const auto wide = small_net(1, 8);
-  nn::Adam opt(wide->parameters(), {});
+  nn::Adam opt(wide->parameters());
   EXPECT_TRUE(throws_error_with([&] { io::load_optimizer(opt, run.optimizer()); },
                                 {"0.weight.exp_avg is [6, 4] f32 in the file but [8, 4] f32 here"}));
 }
@@ -207,7 +207,7 @@ TEST(OptimizerPairing, CudaPairLoadsOnTheCpu) {
   train_step(*run.net, *run.opt, 1);
   run.save();
   const auto net = small_net(9);
-  nn::Adam opt(net->parameters(), {});
+  nn::Adam opt(net->parameters());
   io::load_safetensors(*net, run.model());
   io::load_optimizer(opt, run.optimizer());
   EXPECT_EQ(opt.step_count(), 1);

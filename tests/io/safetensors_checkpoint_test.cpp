@@ -146,7 +146,7 @@ void expect_resume_is_exact(const Options& options) {
 
   auto resumed = small_cnn(2);
   Options other = options;
-  other.lr = options.lr * 3;  // the file's lr must win
+  other.lr(options.lr() * 3);  // the file's lr must win
   Opt resumed_opt(resumed->parameters(), other);
   io::load_safetensors(*resumed, dir.file("model.safetensors"));
   const io::Metadata metadata = io::load_optimizer(resumed_opt, dir.file("optim.safetensors"));
@@ -163,25 +163,25 @@ void expect_resume_is_exact(const Options& options) {
 }
 
 TEST(SafetensorsCheckpoint, SgdMomentumResumesExactly) {
-  expect_resume_is_exact<nn::SGD>(nn::SgdOptions{.lr = 0.05f, .momentum = 0.9f});
+  expect_resume_is_exact<nn::SGD>(nn::SGDOptions(0.05f).momentum(0.9f));
 }
 
 TEST(SafetensorsCheckpoint, PlainSgdResumesExactly) {
-  expect_resume_is_exact<nn::SGD>(nn::SgdOptions{.lr = 0.1f});
+  expect_resume_is_exact<nn::SGD>(nn::SGDOptions(0.1f));
 }
 
 TEST(SafetensorsCheckpoint, AdamResumesExactly) {
-  expect_resume_is_exact<nn::Adam>(nn::AdamOptions{.lr = 0.01f});
+  expect_resume_is_exact<nn::Adam>(nn::AdamOptions(0.01f));
 }
 
 TEST(SafetensorsCheckpoint, AdamWResumesExactly) {
-  expect_resume_is_exact<nn::AdamW>(nn::AdamWOptions{.lr = 0.01f});
+  expect_resume_is_exact<nn::AdamW>(nn::AdamWOptions(0.01f));
 }
 
 TEST(SafetensorsCheckpoint, OptimizerStateNames) {
   ScratchDir dir;
   auto net = small_cnn(1);
-  nn::Adam adam(net->parameters(), {});
+  nn::Adam adam(net->parameters());
   io::save_optimizer(adam, dir.file("o.safetensors"));  // before any step: zero state
   const io::SafetensorsFile file = io::read_safetensors(dir.file("o.safetensors"));
   ASSERT_EQ(file.tensors.size(), 8u);
@@ -195,17 +195,17 @@ TEST(SafetensorsCheckpoint, OptimizerStateNames) {
 TEST(SafetensorsCheckpoint, OptimizerFileMustMatchTheOptimizer) {
   ScratchDir dir;
   auto net = small_cnn(1);
-  nn::SGD sgd(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+  nn::SGD sgd(net->parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
   train_step(*net, sgd);
   io::save_optimizer(sgd, dir.file("sgd.safetensors"));
 
-  nn::Adam adam(net->parameters(), {});
+  nn::Adam adam(net->parameters());
   EXPECT_TRUE(throws_error_with([&] { io::load_optimizer(adam, dir.file("sgd.safetensors")); },
                                 {"holds SGD state but the optimizer is Adam"}));
   EXPECT_EQ(adam.step_count(), 0);
 
   auto other = small_cnn(1, 5);  // a model with other shapes
-  nn::SGD other_sgd(other->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+  nn::SGD other_sgd(other->parameters(), nn::SGDOptions(0.1f).momentum(0.9f));
   EXPECT_TRUE(throws_error_with(
       [&] { io::load_optimizer(other_sgd, dir.file("sgd.safetensors")); },
       {"0.weight.momentum_buffer is [4, 1, 3, 3] f32 in the file but [4, 1, 5, 5] f32 here"}));

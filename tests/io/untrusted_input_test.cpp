@@ -220,7 +220,7 @@ TEST_P(UntrustedSafetensors, EveryReaderRefusesItNamingFileAndProblem) {
         with({"<memory buffer>"})));
   EXPECT_EQ(net.parameters()[0]->value.to_vector<float>(), before);
 
-  nn::Adam adam(net.parameters(), {});
+  nn::Adam adam(net.parameters());
   EXPECT_TRUE(throws_error_with([&] { io::load_optimizer(adam, path); },
                                 with({"load_optimizer: " + path + ": "})));
   EXPECT_EQ(adam.step_count(), 0);

@@ -62,7 +62,7 @@ TEST(MnistShortTraining, SmallCnnExceeds90PercentOnHeldOutImages) {
   nn::Sequential net;
   add_small_cnn(net, 8, 16);
   nn::CrossEntropyLoss loss;
-  nn::SGD optimizer(net.parameters(), {0.01f, 0.9f});
+  nn::SGD optimizer(net.parameters(), nn::SGDOptions(0.01f).momentum(0.9f));
   train::ConstantLr schedule(0.01f);
   train::TrainerOptions trainer_options;
   trainer_options.epochs = 2;
@@ -103,7 +103,7 @@ TEST(MnistShortTraining, CudaEpochTracksTheCpu) {
     add_small_cnn(net, 4, 8);
     net.to(device);
     nn::CrossEntropyLoss loss;
-    nn::SGD optimizer(net.parameters(), {0.05f, 0.9f});
+    nn::SGD optimizer(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
     train::ConstantLr schedule(0.05f);
     train::TrainerOptions trainer_options;
     trainer_options.epochs = 1;

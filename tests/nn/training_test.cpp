@@ -89,9 +89,7 @@ TEST(Training, SmallCnnLearnsQuadrantsWithAdam) {
   const Dataset data = make_quadrant_dataset(77);
   nn::Sequential net;
   build_cnn(net);
-  nn::AdamOptions options;
-  options.lr = 0.01f;
-  nn::Adam opt(net.parameters(), options);
+  nn::Adam opt(net.parameters(), nn::AdamOptions(0.01f));
   float first = 0.f, last = 0.f;
   const int steps = train_to_perfect(net, opt, data, 300, 0.02f, &first, &last);
   RecordProperty("steps", steps);
@@ -107,10 +105,7 @@ TEST(Training, SmallCnnLearnsQuadrantsWithSgdMomentum) {
   const Dataset data = make_quadrant_dataset(78);
   nn::Sequential net;
   build_cnn(net);
-  nn::SgdOptions options;
-  options.lr = 0.05f;
-  options.momentum = 0.9f;
-  nn::SGD opt(net.parameters(), options);
+  nn::SGD opt(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
   float first = 0.f, last = 0.f;
   const int steps = train_to_perfect(net, opt, data, 300, 0.02f, &first, &last);
   RecordProperty("steps", steps);
@@ -220,7 +215,7 @@ TEST(Training, ZeroGradZeroesEveryGradient) {
   // The optimizer's zero_grad does the same.
   loss.forward(net.forward(data.images, nn::Mode::Train), data.labels);
   net.backward(loss.backward());
-  nn::SGD opt(net.parameters(), nn::SgdOptions{});
+  nn::SGD opt(net.parameters(), nn::SGDOptions(0.01f));
   opt.zero_grad();
   for (nn::Parameter* p : net.parameters()) {
     const std::vector<float> g = p->grad.to_vector<float>();

@@ -40,7 +40,7 @@ struct TrainedModel {
     manual_seed(5);
     build_cnn(net);
     sgd =
-        std::make_unique<nn::SGD>(net.parameters(), nn::SgdOptions{.lr = 0.05f, .momentum = 0.9f});
+        std::make_unique<nn::SGD>(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
   }
 };
 

@@ -52,7 +52,7 @@ TEST(TrainerTest, FitLearnsAndWritesMetricsAndTheBestCheckpoint) {
   nn::Sequential net;
   build_cnn(net);
   nn::CrossEntropyLoss loss;
-  nn::SGD sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
+  nn::SGD sgd(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
   const CosineLr schedule(0.05f, 3 * 8, 0.005f);  // 8 batches an epoch
 
   TrainerOptions options;
@@ -149,7 +149,7 @@ TEST(TrainerTest, FitMatchesAHandWrittenLoop) {
 
   data::DataLoader loader(train_set, loader_options(32, true));
   nn::CrossEntropyLoss loss;
-  nn::Adam adam(by_trainer.parameters(), {});
+  nn::Adam adam(by_trainer.parameters());
   TrainerOptions options;
   options.epochs = 2;
   options.progress = false;
@@ -157,7 +157,7 @@ TEST(TrainerTest, FitMatchesAHandWrittenLoop) {
 
   data::DataLoader hand_loader(train_set, loader_options(32, true));
   nn::CrossEntropyLoss hand_loss;
-  nn::Adam hand_adam(by_hand.parameters(), {});
+  nn::Adam hand_adam(by_hand.parameters());
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < 2; ++epoch) {
     hand_loader.start_epoch(epoch);
@@ -182,7 +182,7 @@ TEST(TrainerTest, BestCheckpointIsNotOverwrittenByAWorseEpoch) {
   nn::Sequential net;
   build_cnn(net);
   nn::CrossEntropyLoss loss;
-  nn::SGD sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
+  nn::SGD sgd(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
   const StepLr schedule(0.05f, 16, 400.f);  // the third epoch runs at lr 20 and falls apart
   TrainerOptions options;
   options.epochs = 3;
@@ -208,7 +208,7 @@ TEST(TrainerTest, StepCountCarriesAcrossFits) {
   nn::Sequential net;
   build_cnn(net);
   nn::CrossEntropyLoss loss;
-  nn::SGD sgd(net.parameters(), {.lr = 0.1f});
+  nn::SGD sgd(net.parameters(), nn::SGDOptions(0.1f));
   const StepLr schedule(0.1f, 4, 0.5f);
   TrainerOptions options;
   options.progress = false;
@@ -225,7 +225,7 @@ TEST(TrainerTest, FileErrorsNameThePath) {
   nn::Sequential net;
   build_cnn(net);
   nn::CrossEntropyLoss loss;
-  nn::SGD sgd(net.parameters(), {.lr = 0.01f});
+  nn::SGD sgd(net.parameters(), nn::SGDOptions(0.01f));
   const ConstantLr schedule(0.01f);
   TrainerOptions options;
   options.progress = false;

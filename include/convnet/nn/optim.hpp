@@ -2,6 +2,11 @@
 // same hyperparameters give the same trajectory. Each update runs on the
 // parameters' device through the backend chosen for the optimizer; the learning
 // rate and step count live in a small device tensor (Backend's `schedule`).
+//
+// They take their options as libtorch's do (optim_options.hpp):
+//   nn::SGD sgd(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
+// and refuse, with a convnet::Error, what PyTorch refuses: an empty parameter
+// list, a parameter given twice, and out-of-range options.
 #pragma once
 
 #include <optional>
@@ -11,12 +16,12 @@
 
 #include "convnet/backend.hpp"
 #include "convnet/nn/layer.hpp"
+#include "convnet/nn/optim_options.hpp"
 
 namespace convnet::nn {
 
 class Optimizer {
  public:
-  Optimizer(std::vector<Parameter*> params, float lr);
   virtual ~Optimizer() = default;
 
   // One update of every parameter from its grad.
@@ -33,7 +38,7 @@ class Optimizer {
   const std::vector<Parameter*>& parameters() const { return params_; }
 
   // "SGD", "Adam", "AdamW": checkpoints refuse to load one optimizer's state into another.
-  virtual std::string name() const = 0;
+  const std::string& name() const { return name_; }
   // Per-parameter state tensors, named "<param>.<state>" (e.g. "0.weight.exp_avg"),
   // for checkpoints. Created at the first step, or by ensure_state().
   virtual std::vector<std::pair<std::string, Tensor*>> state() = 0;
@@ -48,12 +53,17 @@ class Optimizer {
   }
 
  protected:
+  // `name` names the optimizer in errors and checkpoints. Throws convnet::Error
+  // for an empty list, a null parameter, one given twice, or lr < 0 (or not finite).
+  Optimizer(std::string name, std::vector<Parameter*> params, float lr);
+
   virtual void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) = 0;
   // Creates (or moves to the parameter's device) the state of parameter `index`.
   virtual void create_state(Backend& be, Parameter& p, size_t index) = 0;
   const std::vector<Parameter*>& params() const { return params_; }
 
  private:
+  std::string name_;
   std::vector<Parameter*> params_;
   float lr_;
   int64_t step_ = 0;
@@ -62,18 +72,11 @@ class Optimizer {
   bool schedule_stale_ = false;  // step_ was set from the host
 };
 
-struct SgdOptions {
-  float lr = 0.01f;
-  float momentum = 0.f;
-  float dampening = 0.f;
-  float weight_decay = 0.f;
-  bool nesterov = false;
-};
-
 class SGD : public Optimizer {
  public:
-  SGD(std::vector<Parameter*> params, SgdOptions options);
-  std::string name() const override { return "SGD"; }
+  // Throws convnet::Error for lr, momentum or weight_decay < 0, a dampening
+  // that is not finite, and nesterov without momentum or with dampening.
+  SGD(std::vector<Parameter*> params, const SGDOptions& options);
   std::vector<std::pair<std::string, Tensor*>> state() override;
 
  protected:
@@ -85,30 +88,14 @@ class SGD : public Optimizer {
   std::vector<Tensor> momentum_;
 };
 
-struct AdamOptions {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 0.f;  // L2 added to the gradient (torch.optim.Adam)
-};
-
-struct AdamWOptions {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 1e-2f;  // decoupled: param *= 1 - lr * weight_decay (torch.optim.AdamW)
-};
-
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<Parameter*> params, AdamOptions options);
-  std::string name() const override { return "Adam"; }
+  // Throws convnet::Error for lr, eps or weight_decay < 0 and betas outside [0, 1).
+  explicit Adam(std::vector<Parameter*> params, const AdamOptions& options = AdamOptions());
   std::vector<std::pair<std::string, Tensor*>> state() override;
 
  protected:
-  Adam(std::vector<Parameter*> params, float lr, AdamParams p);
+  Adam(std::string name, std::vector<Parameter*> params, float lr, AdamParams p);
   void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) override;
   void create_state(Backend& be, Parameter& p, size_t index) override;
 
@@ -119,8 +106,8 @@ class Adam : public Optimizer {
 
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<Parameter*> params, AdamWOptions options);
-  std::string name() const override { return "AdamW"; }
+  // The checks of Adam.
+  explicit AdamW(std::vector<Parameter*> params, const AdamWOptions& options = AdamWOptions());
 };
 
 }  // namespace convnet::nn

@@ -1,6 +1,8 @@
 // The training loop: epochs over a DataLoader, a progress line with loss,
-// accuracy and images/s, evaluation, a learning-rate schedule, per-epoch metrics
-// in CSV and saving the best checkpoint.
+// accuracy and images/s, evaluation, an optional learning-rate schedule,
+// per-epoch metrics in CSV and saving the best checkpoint. It trains any
+// nn::Layer (a Sequential, or a model of the user's own that computes its
+// forward and backward), as libtorch's loops take any Module.
 //
 // The loop keeps the GPU busy: the running loss and the correct count are
 // accumulated on the device; the host reads them only when it prints. A loss
@@ -17,7 +19,7 @@
 #include "convnet/error.hpp"
 #include "convnet/nn/loss.hpp"
 #include "convnet/nn/optim.hpp"
-#include "convnet/nn/sequential.hpp"
+#include "convnet/nn/layer.hpp"
 #include "convnet/train/schedule.hpp"
 
 namespace convnet::train {
@@ -34,7 +36,7 @@ struct EvalResult {
 // Confusion::Compute also fills the confusion matrix, bringing the predictions
 // to the host once per batch (an enum, not a positional bool, so calls read).
 enum class Confusion { Skip, Compute };
-EvalResult evaluate(nn::Sequential& model, data::DataLoader& loader, int classes = 10,
+EvalResult evaluate(nn::Layer& model, data::DataLoader& loader, int classes = 10,
                     Confusion confusion = Confusion::Skip);
 
 // "      0    1 ...\n 0  975    0 ..." with row = true class, column = predicted.
@@ -85,8 +87,17 @@ class NonFiniteLoss : public Error {
 
 class Trainer {
  public:
-  Trainer(nn::Sequential& model, nn::Loss& loss, nn::Optimizer& optimizer,
-          const LrSchedule& schedule, TrainerOptions options);
+  // Without a schedule the optimizer's learning rate is left as it is (set it
+  // with optimizer.set_lr() between fits, if you like).
+  Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer,
+          TrainerOptions options = TrainerOptions());
+  // Sets the optimizer's learning rate to schedule.lr(step) before each step,
+  // step counting from 0 across fit() calls. The schedule must outlive the Trainer.
+  Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer,
+          const LrSchedule& schedule, TrainerOptions options = TrainerOptions());
+  // A temporary schedule would be gone before fit() reads it.
+  Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer, const LrSchedule&& schedule,
+          TrainerOptions options = TrainerOptions()) = delete;
   // Trains for options.epochs over `train`, evaluating on `test` after each
   // epoch (when given). Returns the metrics of every epoch.
   std::vector<EpochMetrics> fit(data::DataLoader& train, data::DataLoader* test);
@@ -94,10 +105,15 @@ class Trainer {
   std::function<void(const EpochMetrics&)> on_epoch_end;
 
  private:
-  nn::Sequential& model_;
+  Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer, const LrSchedule* schedule,
+          TrainerOptions options);
+  // The rate of step `step`: the schedule's, or the optimizer's own without one.
+  float lr_at(int64_t step) const;
+
+  nn::Layer& model_;
   nn::Loss& loss_;
   nn::Optimizer& optimizer_;
-  const LrSchedule& schedule_;
+  const LrSchedule* schedule_;  // null: none
   TrainerOptions options_;
   int64_t step_ = 0;         // optimizer steps taken, across fit() calls
   int64_t epochs_done_ = 0;  // across fit() calls, so a second fit() shuffles anew
