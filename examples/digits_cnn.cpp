@@ -1,6 +1,8 @@
 // digits_cnn: a small CNN on scikit-learn's 8x8 handwritten digits (1,797 images,
 // Debian's python3-sklearn ships them), trained on the CPU backend in seconds.
-// It is the quick end-to-end demo: data in, layers, loss, optimizer, accuracy out.
+// It is the quick end-to-end demo: data in (a CSV read into a TensorDataset,
+// batched by the DataLoader), layers, loss, optimizer, accuracy out, with the
+// training loop written out step by step.
 #include <CLI/CLI.hpp>
 #include <zlib.h>
 
@@ -21,6 +23,9 @@
 #include "common/cli.hpp"
 #include "common/report.hpp"
 #include "convnet/convnet.hpp"
+#include "convnet/data/dataloader.hpp"
+#include "convnet/data/dataset.hpp"
+#include "convnet/train/trainer.hpp"
 
 using namespace convnet;
 
@@ -29,7 +34,7 @@ namespace {
 const char* kDefaultDigits = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz";
 constexpr int64_t kTestSamples = 300;
 
-struct Dataset {
+struct DigitsFile {
   std::vector<float> images;  // [n, 1, 8, 8], scaled to [0, 1]
   std::vector<int32_t> labels;
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
@@ -46,7 +51,7 @@ bool parse_number(const std::string& field, double& value) {
 }
 
 // Each line: 64 pixel values in 0..16, then the label 0..9. gzip or plain text.
-Dataset read_digits(const std::string& path) {
+DigitsFile read_digits(const std::string& path) {
   std::error_code ec;
   CONVNET_CHECK(std::filesystem::exists(path, ec), "digits_cnn: ", path,
                 ": no such file (install Debian's python3-sklearn, or pass --data PATH)");
@@ -55,7 +60,7 @@ Dataset read_digits(const std::string& path) {
   CONVNET_CHECK(file != nullptr, "digits_cnn: cannot open ", path, ": ", std::strerror(errno));
   // Closes the file on every way out, the errors below included.
   const std::unique_ptr<gzFile_s, int (*)(gzFile)> closer(file, gzclose);
-  Dataset data;
+  DigitsFile data;
   char buffer[4096];
   int line_number = 0;
   for (;;) {
@@ -100,29 +105,22 @@ Dataset read_digits(const std::string& path) {
   return data;
 }
 
-// Rows `order[begin, end)` of `data` as a batch on `device`.
-std::pair<Tensor, Tensor> gather(const Dataset& data, const std::vector<int64_t>& order,
-                                 int64_t begin, int64_t end, Device device) {
-  const int64_t n = end - begin;
-  std::vector<float> images(static_cast<size_t>(n * 64));
-  std::vector<int32_t> labels(static_cast<size_t>(n));
+// The samples in a seeded random order, as a TensorDataset of images
+// [n, 1, 8, 8]: its first 300 are the test set, the rest train.
+data::TensorDataset shuffled(const DigitsFile& file, uint64_t seed) {
+  const int64_t n = file.size();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  const std::vector<float> keys = Tensor::rand({n}, Device::cpu(), seed).to_vector<float>();
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
+  std::vector<float> images(file.images.size());
+  std::vector<int32_t> labels(file.labels.size());
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t row = order[begin + i];
-    std::copy_n(data.images.begin() + row * 64, 64, images.begin() + i * 64);
-    labels[i] = data.labels[row];
+    std::copy_n(file.images.begin() + order[i] * 64, 64, images.begin() + i * 64);
+    labels[i] = file.labels[order[i]];
   }
-  return {Tensor::from_vector(images, {n, 1, 8, 8}, device), Tensor::from_vector(labels, {n}, device)};
-}
-
-double accuracy(nn::Sequential& net, const Dataset& data, const std::vector<int64_t>& rows,
-                Device device, Backend& backend) {
-  Tensor correct = Tensor::zeros({1}, device, DType::I32);
-  for (int64_t begin = 0; begin < static_cast<int64_t>(rows.size()); begin += 256) {
-    const int64_t end = std::min<int64_t>(begin + 256, rows.size());
-    auto [x, y] = gather(data, rows, begin, end, device);
-    ops::count_correct(backend, net.forward(x, nn::Mode::Eval), y, correct, true);
-  }
-  return 100.0 * correct.to(Device::cpu()).to_vector<int32_t>()[0] / rows.size();
+  return data::TensorDataset(Tensor::from_vector(images, {n, 1, 8, 8}),
+                             Tensor::from_vector(labels, {n}));
 }
 
 }  // namespace
@@ -149,17 +147,23 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     const Backend::Kind kind = parse_backend_kind(backend_name);
     const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
-    Backend& backend = get_backend(kind);
-    const Dataset data = read_digits(data_path);
+    get_backend(kind);  // fails here, with the reason, when that backend cannot run
 
     // Seeded split: 300 held-out test images, the rest for training.
     manual_seed(seed);
-    std::vector<int64_t> order(static_cast<size_t>(data.size()));
-    std::iota(order.begin(), order.end(), 0);
-    std::vector<float> keys = Tensor::rand({data.size()}, Device::cpu(), next_seed()).to_vector<float>();
-    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
-    const std::vector<int64_t> test(order.begin(), order.begin() + kTestSamples);
-    std::vector<int64_t> train(order.begin() + kTestSamples, order.end());
+    const data::TensorDataset all = shuffled(read_digits(data_path), next_seed());
+    const data::Dataset test_set = all.first(kTestSamples);
+    const data::Dataset train_set = all.slice(kTestSamples, all.size());
+
+    data::DataLoaderOptions loader_options;  // pixels stay in [0, 1]: no normalisation
+    loader_options.batch_size = batch_size;
+    loader_options.seed = seed;             // a new order every epoch, seeded
+    loader_options.device = device;
+    data::DataLoader train_loader(train_set, loader_options);
+    loader_options.shuffle = false;
+    loader_options.batch_size = 256;
+    data::DataLoader train_eval_loader(train_set, loader_options);
+    data::DataLoader test_loader(test_set, loader_options);
 
     nn::Sequential net;
     net.add<nn::Conv2d>(nn::Conv2dOptions(1, 16, 3).padding(1)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
@@ -168,28 +172,23 @@ int main(int argc, char** argv) {
     net.to(device);
     net.set_backend(kind);
     std::printf("%s\n", net.summary({batch_size, 1, 8, 8}, device).c_str());
-    std::printf("data: %s — %zu training and %zu test images\n", data_path.c_str(), train.size(), test.size());
+    std::printf("data: %s — %lld training and %lld test images\n", data_path.c_str(),
+                static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()));
 
     nn::CrossEntropyLoss loss;
     loss.set_backend(kind);
     nn::SGD opt(net.parameters(), nn::SGDOptions(lr).momentum(0.9f));
     opt.set_backend(kind);
+    const auto accuracy = [&](data::DataLoader& loader) {
+      return 100.0 * train::evaluate(net, loader).accuracy;
+    };
     for (int epoch = 1; epoch <= epochs; ++epoch) {
-      // Reshuffle the training rows each epoch, seeded.
-      std::vector<float> k = Tensor::rand({int64_t(train.size())}, Device::cpu(), next_seed()).to_vector<float>();
-      std::vector<int64_t> idx(train.size());
-      std::iota(idx.begin(), idx.end(), 0);
-      std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return k[a] < k[b]; });
-      std::vector<int64_t> shuffled(train.size());
-      for (size_t i = 0; i < idx.size(); ++i) shuffled[i] = train[idx[i]];
-      train = shuffled;
-
       double loss_sum = 0;
       int batches = 0;
-      for (int64_t begin = 0; begin < static_cast<int64_t>(train.size()); begin += batch_size) {
-        const int64_t end = std::min<int64_t>(begin + batch_size, train.size());
-        auto [x, y] = gather(data, train, begin, end, device);
-        Tensor l = loss.forward(net.forward(x, nn::Mode::Train), y);
+      train_loader.start_epoch(epoch - 1);
+      data::Batch batch;
+      while (train_loader.next(batch)) {
+        Tensor l = loss.forward(net.forward(batch.images, nn::Mode::Train), batch.labels);
         net.backward(loss.backward());
         opt.step();
         opt.zero_grad();
@@ -201,11 +200,11 @@ int main(int argc, char** argv) {
       }
       if (epoch == 1 || epoch % 5 == 0 || epoch == epochs)
         std::printf("epoch %2d  loss %.4f  train acc %.2f%%  test acc %.2f%%\n", epoch, loss_sum / batches,
-                    accuracy(net, data, train, device, backend), accuracy(net, data, test, device, backend));
+                    accuracy(train_eval_loader), accuracy(test_loader));
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("test accuracy %.2f%% on %zu held-out digits, backend %s, %.1f s\n",
-                accuracy(net, data, test, device, backend), test.size(), backend_name.c_str(), seconds);
+    std::printf("test accuracy %.2f%% on %lld held-out digits, backend %s, %.1f s\n",
+                accuracy(test_loader), static_cast<long long>(test_set.size()), backend_name.c_str(), seconds);
     return 0;
   });
 }

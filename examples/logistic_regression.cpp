@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/mnist_data.hpp"
 #include "common/report.hpp"
 
 #include <algorithm>
@@ -131,8 +132,8 @@ int main(int argc, char** argv) {
   return examples::run_reporting_errors(program, [&] {
     const auto start = std::chrono::steady_clock::now();
     examples::check_data_folder(program, data_dir);
-    const BinaryData train = select_digits(data::load_mnist(data_dir, data::Split::Train), negative, positive);
-    const BinaryData test = select_digits(data::load_mnist(data_dir, data::Split::Test), negative, positive);
+    const BinaryData train = select_digits(examples::load_mnist(data_dir, data::Split::Train), negative, positive);
+    const BinaryData test = select_digits(examples::load_mnist(data_dir, data::Split::Test), negative, positive);
     CONVNET_CHECK(train.size() > 0 && test.size() > 0, program, ": ", data_dir, " holds ", train.size(),
                   " training and ", test.size(), " test images of ", negative, " and ", positive,
                   "; both splits need some");

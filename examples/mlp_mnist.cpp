@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/mnist_data.hpp"
 #include "common/report.hpp"
 
 #include <chrono>
@@ -82,8 +83,8 @@ int main(int argc, char** argv) {
     const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
     get_backend(kind);  // fails here, with the reason, when that backend cannot run
 
-    const data::Dataset train_set = data::load_mnist(data_dir, data::Split::Train);
-    const data::Dataset test_set = data::load_mnist(data_dir, data::Split::Test);
+    const data::Dataset train_set = examples::load_mnist(data_dir, data::Split::Train);
+    const data::Dataset test_set = examples::load_mnist(data_dir, data::Split::Test);
     data::DataLoaderOptions loader_options;
     loader_options.batch_size = batch_size;
     loader_options.seed = seed;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/mnist_data.hpp"
 #include "common/pgm.hpp"
 #include "common/report.hpp"
 #include "convnet/convnet.hpp"
@@ -126,7 +127,7 @@ int run(const Flags& f) {
     return 0;
   }
 
-  const data::Dataset test_set = data::load_mnist(dir, data::Split::Test);
+  const data::Dataset test_set = examples::load_mnist(dir, data::Split::Test);
   data::DataLoaderOptions test_options;
   test_options.batch_size = 500;
   test_options.shuffle = false;
@@ -139,7 +140,7 @@ int run(const Flags& f) {
   loss.set_backend(kind);
 
   if (!f.eval_only) {
-    const data::Dataset train_set = data::load_mnist(dir, data::Split::Train);
+    const data::Dataset train_set = examples::load_mnist(dir, data::Split::Train);
     std::printf("data: %s, %lld training and %lld test images\n", dir.c_str(),
                 static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()));
     data::DataLoaderOptions train_options = test_options;

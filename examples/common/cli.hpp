@@ -196,7 +196,7 @@ inline void check_readable_file(const std::string& program, const std::string& f
 
 // --data names the folder of the four MNIST files; a file there would only be
 // reported as "no train images file in ...". (A missing folder is left to
-// load_mnist, whose message says how to get the data.)
+// examples::load_mnist (mnist_data.hpp), whose message says how to get the data.)
 inline void check_data_folder(const std::string& program, const std::string& dir) {
   std::error_code ec;
   CONVNET_CHECK(!std::filesystem::exists(dir, ec) || std::filesystem::is_directory(dir, ec),

@@ -47,7 +47,7 @@ std::string unavailable_because(Backend::Kind kind) {
          "(CONVNET_CUDA=EMULATED, emu/README.md)";
 #else
   return "convnet was built without the cuDNN backend (cuDNN 9 headers or the cudnn_frontend "
-         "headers were not found; see scripts/fetch_cudnn_frontend.py)";
+         "headers were not found when it was configured)";
 #endif
 }
 }  // namespace

@@ -56,17 +56,21 @@ void check_shape(const Shape& shape, const char* what) {
   for (int64_t d : shape.dims())
     CONVNET_CHECK(d >= 0, what, ": negative extent in shape ", shape);
 }
+
+// `what` names the call the user made: "Tensor::to(cuda:0) of [2, 3]".
+void check_device(Device device, const std::string& what) {
+  if (!device.is_cuda()) return;
+  CONVNET_CHECK(cuda_hooks::compiled(), what, ": convnet was built without CUDA");
+  const int count = cuda_hooks::device_count();
+  if (count == 0) CONVNET_FAIL(what, ": ", cuda_hooks::unavailable_reason());
+  CONVNET_CHECK(device.index >= 0 && device.index < count, what, ": no such CUDA device (",
+                count, " visible)");
+}
 }  // namespace
 
 Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
   check_shape(shape, "Tensor::empty");
-  if (device.is_cuda()) {
-    CONVNET_CHECK(cuda_hooks::compiled(), "Tensor::empty ", shape, " on ", device,
-                  ": convnet was built without CUDA");
-    CONVNET_CHECK(device.index >= 0 && device.index < cuda_hooks::device_count(),
-                  "Tensor::empty ", shape, " on ", device, ": no such CUDA device (",
-                  cuda_hooks::device_count(), " visible; ", cuda_hooks::unavailable_reason(), ")");
-  }
+  check_device(device, "Tensor::empty " + shape.str() + " on " + device.str());
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
@@ -154,6 +158,7 @@ void Tensor::check_access(DType wanted) const {
 Tensor Tensor::to(Device target) const {
   CONVNET_CHECK(defined(), "Tensor::to(", target, "): the tensor is undefined");
   if (target == device()) return *this;
+  check_device(target, "Tensor::to(" + target.str() + ") of " + str());
   Tensor out = empty(shape_, target, dtype_);
   out.copy_from(*this);
   return out;

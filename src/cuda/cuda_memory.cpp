@@ -34,8 +34,7 @@ std::string unavailable_reason() {
   const cudaError_t status = cudaGetDeviceCount(&n);
   (void)cudaGetLastError();
   if (status != cudaSuccess)
-    return std::string("no usable CUDA device: ") + cudaGetErrorName(status) + " (" +
-           cudaGetErrorString(status) + ")";
+    return "no usable CUDA device: cudaGetDeviceCount failed: " + cuda::cuda_error_text(status);
   return n > 0 ? "" : "no CUDA device found";
 }
 

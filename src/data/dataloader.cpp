@@ -189,7 +189,7 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
                 " samples do not fit the int32 indices of a permutation");
   CONVNET_CHECK(options.batch_size > 0, "DataLoader: batch_size must be positive, got ",
                 options.batch_size);
-  options.normalization.check("DataLoader: normalization");
+  options.normalization.check("DataLoader: normalization", images.shape());
   const Device device = options.device;
   CONVNET_CHECK(!options.device_resident || device.is_cuda(), "DataLoader: device_resident needs "
                 "a CUDA device, but the loader delivers to ", device);
@@ -205,7 +205,7 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
   s.batches = options.drop_last ? s.count / options.batch_size
                                 : (s.count + options.batch_size - 1) / options.batch_size;
 
-  // Normalise once, here, so a batch costs one copy and no arithmetic.
+  // Normalise every sample once, here, so a batch costs one copy and no arithmetic.
   Tensor normalised = options.normalization(images.to(Device::cpu()));
   Tensor host_labels = labels.to(Device::cpu()).clone();
 

@@ -37,11 +37,9 @@ std::string find_file(const std::string& dir, const std::string& split, const st
   std::string looked_for;
   for (const std::string& name : names) looked_for += (looked_for.empty() ? "" : ", ") + name;
   const bool dir_exists = fs::is_directory(dir, ec);
+  // How to get the files is the program's advice to give (its scripts, its flags).
   CONVNET_FAIL("load_mnist: no ", split, " ", kind, " file in ", dir,
-               dir_exists ? "" : " (the directory does not exist)", "; looked for ", looked_for,
-               ". To get the data: for MNIST run `python3 scripts/fetch_mnist.py` (puts it in "
-               "data/mnist); for Fashion-MNIST run `apt-get install dataset-fashion-mnist` (puts "
-               "it in /usr/share/datasets/fashion-mnist); or pass --data DIR pointing at the files");
+               dir_exists ? "" : " (the directory does not exist)", "; looked for ", looked_for);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
+#include <utility>
 
 #include "io/parameters_digest.hpp"
 #include "io/safetensors_view.hpp"
@@ -40,6 +42,53 @@ std::string prefix_hint(const std::vector<std::string>& missing,
           u[u.size() - m.size() - 1] == '.')
         return " (the file's names carry a prefix: LoadOptions().strip_prefix(\"" +
                u.substr(0, u.size() - m.size()) + "\") removes it)";
+  return "";
+}
+
+// "3.weight" -> {3, "weight"}; nullopt for a name without a leading layer index.
+std::optional<std::pair<long, std::string>> split_layer_index(const std::string& name) {
+  const size_t dot = name.find('.');
+  if (dot == 0 || dot == std::string::npos || dot > 9) return std::nullopt;
+  for (size_t i = 0; i < dot; ++i)
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+  return std::pair{std::stol(name.substr(0, dot)), name.substr(dot + 1)};
+}
+
+// A Sequential saved with one layer more or less at the front names every
+// parameter with its layer index shifted by a constant: the file has "1.weight",
+// "4.weight" where the model has "0.weight", "3.weight". When one shift maps the
+// model's names onto the file's exactly, the hint says so. `model` and `file` are
+// every name on each side (some may match by accident: Linear layers at 0 and 1
+// shifted by one share "1.weight"); `missing` is one the file lacks.
+std::string shift_hint(const std::set<std::string>& model, const std::vector<std::string>& file,
+                       const std::string& missing) {
+  using Key = std::pair<long, std::string>;
+  std::set<Key> model_keys, file_keys;
+  for (const std::string& name : model) {
+    const auto key = split_layer_index(name);
+    if (!key) return "";
+    model_keys.insert(*key);
+  }
+  for (const std::string& name : file) {
+    const auto key = split_layer_index(name);
+    if (!key) return "";
+    file_keys.insert(*key);
+  }
+  const auto anchor = split_layer_index(missing);
+  if (!anchor || model_keys.size() != file_keys.size()) return "";
+  for (const auto& [file_index, file_rest] : file_keys) {
+    if (file_rest != anchor->second || file_index == anchor->first) continue;
+    const long shift = file_index - anchor->first;
+    bool maps = true;
+    for (const auto& [index, rest] : model_keys) maps = maps && file_keys.count({index + shift, rest});
+    if (!maps) continue;  // equal sizes: onto the file's names too
+    const std::string sign = shift > 0 ? "+" : "";
+    return " (hint: the file's layer numbers are shifted by " + sign + std::to_string(shift) +
+           " from the model's: \"" + std::to_string(file_index) + "." + file_rest +
+           "\" in the file is \"" + missing + "\" here; the model that saved it has " +
+           std::to_string(shift > 0 ? shift : -shift) + " layer(s) " +
+           (shift > 0 ? "more" : "fewer") + " at the front than this one?)";
+  }
   return "";
 }
 
@@ -106,8 +155,11 @@ LoadResult load_into(const std::string& who, const std::string& source,
     for (const std::string& name : result.unexpected_keys) append(unexpected, name);
     if (!missing.empty()) all += (all.empty() ? "" : "; ") + ("missing " + missing);
     if (!unexpected.empty()) all += (all.empty() ? "" : "; ") + ("unexpected " + unexpected);
-    if (!missing.empty() && !unexpected.empty())
-      all += prefix_hint(result.missing_keys, result.unexpected_keys);
+    if (!missing.empty() && !unexpected.empty()) {
+      const std::string prefix_cause = prefix_hint(result.missing_keys, result.unexpected_keys);
+      all += !prefix_cause.empty() ? prefix_cause
+                                   : shift_hint(expected, keys, result.missing_keys.front());
+    }
   }
   CONVNET_CHECK(all.empty(), who, ": ", source, " does not fit: ", all, "; nothing was loaded");
   if (check) check();

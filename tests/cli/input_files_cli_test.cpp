@@ -162,11 +162,14 @@ void check_mnist_reader(const std::string& program, const std::vector<std::strin
   // The folder itself: missing, or a file.
   const std::string file = scratch.file("not-a-folder");
   write_file(file, "x");
-  for (const auto& [dir, fragment] :
-       {std::pair{scratch.file("missing"), "does not exist"}, std::pair{file, "not a folder"}}) {
+  // A missing folder also gets the program's advice on getting the data.
+  for (const auto& [dir, fragments] :
+       {std::pair{scratch.file("missing"),
+                  std::vector<std::string>{"does not exist", "scripts/fetch_mnist.py", "--data DIR"}},
+        std::pair{file, std::vector<std::string>{"not a folder"}}}) {
     std::vector<std::string> args = {"--data", dir};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    expect_refused(program, args, scratch.path(), {dir, fragment});
+    expect_refused(program, args, scratch.path(), with(fragments, dir));
   }
 }
 

@@ -43,6 +43,30 @@ TEST(ExampleRuns, DigitsCnnTrainsOnAValidDigitsFile) {
   EXPECT_NE(result.out.find("test accuracy"), std::string::npos) << result.out;
 }
 
+// In-memory spirals through TensorDataset, DataLoader and Trainer: a short run
+// must beat chance (3 arms: 33%) by far, and a bad flag is refused.
+TEST(ExampleRuns, TensorDatasetLearnsTheSpirals) {
+  CONVNET_REQUIRE_EXAMPLE(binary, "tensor_dataset");
+  ScratchDir scratch;
+  const ProgramResult result =
+      run_ok(binary, {"--points", "300", "--epochs", "30", "--batch-size", "32", "--seed", "3"},
+             scratch.path());
+  EXPECT_NE(result.out.find("3 interleaved spirals, 900 training and 900 test points"),
+            std::string::npos) << result.out;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(result.out, match, std::regex(R"(test accuracy ([0-9.]+)% on 900)")))
+      << result.out;
+  EXPECT_GT(std::stod(match[1]), 90.0) << result.out;  // 98.4% when written
+  const ProgramResult refused = run_program(binary, {"--classes", "1"}, scratch.path(), kRunTimeout);
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("--classes"), std::string::npos) << refused.err;
+  const ProgramResult help = run_program(binary, {"--help"}, scratch.path(), kRunTimeout);
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* flag : {"--classes", "--points", "--turns", "--noise", "--hidden", "--epochs", "--batch-size",
+                           "--lr", "--backend", "--seed"})
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag << "\n" << help.out;
+}
+
 TEST(ExampleRuns, LogisticRegressionTrainsOnATinyMnist) {
   CONVNET_REQUIRE_EXAMPLE(binary, "logistic_regression");
   ScratchDir scratch;

@@ -1,10 +1,12 @@
-// DataLoader: batches of a Dataset for training and evaluation.
+// DataLoader: batches of a Dataset (any f32 [N, ...] inputs with i32 [N]
+// labels: images [N, C, H, W], feature rows [N, F]) for training and evaluation.
 //
 // - Seeded shuffling: epoch e visits the samples in a permutation that depends
 //   only on (seed, e), so runs are reproducible and every sample is seen exactly
 //   once per epoch.
 // - The last batch is ragged (smaller) unless drop_last is set.
-// - Normalisation (x - mean) / stddev is applied once, when the loader is built.
+// - Normalisation (x - mean[c]) / std[c] per channel c (options.normalization)
+//   is applied to every sample once, when the loader is built.
 // - Host mode: batches are gathered on the host by a background thread into
 //   pinned memory (when the target is a GPU) while the previous batch computes,
 //   then copied to the target device.
@@ -32,7 +34,7 @@ struct DataLoaderOptions {
 };
 
 struct Batch {
-  Tensor images;  // f32 [B, 1, 28, 28] on the loader's device
+  Tensor images;  // f32 [B, ...]: the data set's sample shape, on the loader's device
   Tensor labels;  // i32 [B]
   int64_t size() const { return labels.size(0); }
 };
