@@ -9,6 +9,7 @@
 #include "convnet/device.hpp"
 #include "convnet/error.hpp"
 #include "convnet/io/safetensors.hpp"
+#include "convnet/nn/gradcheck.hpp"
 #include "convnet/nn/init.hpp"
 #include "convnet/nn/layer.hpp"
 #include "convnet/nn/layers.hpp"
