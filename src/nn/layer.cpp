@@ -109,8 +109,12 @@ bool Layer::keep_for_backward(Mode mode) {
   // holds a Train pass's activations, and a Train pass frees the old ones as
   // it goes instead of after it has made the new ones.
   clear_cache();
+  // Children start this pass with nothing kept: one this forward does not
+  // reach (it threw first) refuses backward instead of adding an older pass.
+  for (Child& c : children_) c.layer->drop_saved_tree();
   last_forward_ = mode == Mode::Train ? LastForward::Train : LastForward::Eval;
   backward_ran_ = false;
+  ++forwards_;
   return mode == Mode::Train;
 }
 
@@ -140,10 +144,16 @@ void Layer::check_backward(const Tensor& kept) {
   check_backward();
 }
 
+void Layer::drop_saved_tree() {
+  drop_saved();
+  for (Child& c : children_) c.layer->drop_saved_tree();
+}
+
 void Layer::drop_saved() {
   clear_cache();
   last_forward_ = LastForward::None;
   backward_ran_ = false;
+  ++forwards_;
 }
 
 std::vector<Shape> Layer::child_input_shapes(const Shape& input_shape) const {

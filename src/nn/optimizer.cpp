@@ -29,8 +29,14 @@ void prepare_state(Backend& be, Tensor& state, const Tensor& param) {
 Optimizer::Optimizer(std::vector<Parameter*> params, float lr)
     : params_(std::move(params)), lr_(lr) {
   CONVNET_CHECK(lr >= 0.f, "Optimizer: learning rate ", lr, " must not be negative");
-  for (size_t i = 0; i < params_.size(); ++i)
+  for (size_t i = 0; i < params_.size(); ++i) {
     CONVNET_CHECK(params_[i] != nullptr, "Optimizer: parameter ", i, " is null");
+    // Listed twice, a parameter would take two updates per step without a word.
+    for (size_t j = 0; j < i; ++j)
+      CONVNET_CHECK(params_[j] != params_[i], "Optimizer: parameter ", i, " (", params_[i]->name,
+                    ") is parameter ", j, " again; each parameter may appear once");
+    names_.push_back(params_[i]->name);
+  }
 }
 
 void Optimizer::step() {
@@ -97,7 +103,7 @@ std::vector<std::pair<std::string, Tensor*>> SGD::state() {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (size_t i = 0; i < momentum_.size(); ++i)
     if (momentum_[i].defined())
-      out.emplace_back(params()[i]->name + ".momentum_buffer", &momentum_[i]);
+      out.emplace_back(parameter_name(i) + ".momentum_buffer", &momentum_[i]);
   return out;
 }
 
@@ -131,8 +137,8 @@ std::vector<std::pair<std::string, Tensor*>> Adam::state() {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (size_t i = 0; i < exp_avg_.size(); ++i) {
     if (!exp_avg_[i].defined()) continue;
-    out.emplace_back(params()[i]->name + ".exp_avg", &exp_avg_[i]);
-    out.emplace_back(params()[i]->name + ".exp_avg_sq", &exp_avg_sq_[i]);
+    out.emplace_back(parameter_name(i) + ".exp_avg", &exp_avg_[i]);
+    out.emplace_back(parameter_name(i) + ".exp_avg_sq", &exp_avg_sq_[i]);
   }
   return out;
 }

@@ -61,11 +61,19 @@ Tensor Sequential::forward(const Tensor& input, Mode mode) {
     drop_saved();  // the later layers still hold an older pass: no backward through that
     throw;
   }
+  forwards_seen_.clear();
+  for (Layer* layer : layers_) forwards_seen_.push_back(layer->forwards_);
   return x;
 }
 
 Tensor Sequential::backward(const Tensor& grad_output) {
   check_backward();  // before any layer adds to a gradient
+  // A layer run on its own since (net[i].forward) holds that pass instead of
+  // this one: backward would mix the two without a word.
+  for (size_t i = 0; i < layers_.size(); ++i)
+    CONVNET_CHECK(absorbed_[i] || layers_[i]->forwards_ == forwards_seen_[i], "Sequential layer ", i,
+                  " ", layers_[i]->name(), ": ran a forward of its own after the Sequential's "
+                  "forward, so backward would combine two passes; run the Sequential's forward again");
   Tensor grad = grad_output;
   for (size_t i = layers_.size(); i-- > 0;) {
     if (absorbed_[i]) continue;  // the layer before applies ReLU's gradient

@@ -2,6 +2,7 @@
 // code cannot rot: keep the classes here and in the guide the same.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -154,6 +155,7 @@ TEST(CustomLayers, ConvBlockNamesSummaryAndGradcheck) {
   for (const char* row : {"  2.conv1", "  2.relu", "  2.conv2", "ConvBlock(4)", "ChannelScale(4)",
                           "[8, 4, 26, 26]", "fused into 0"})
     EXPECT_TRUE(contains(summary, row)) << row << " missing from\n" << summary;
+  std::printf("%s", summary.c_str());  // the guide shows it
 
   nn::GradcheckOptions o;
   o.skip_nonsmooth = true;  // two ReLUs: leave out the elements that cross a kink

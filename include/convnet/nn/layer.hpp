@@ -150,9 +150,10 @@ class Layer {
   // Drop tensors kept for backward (a layer's own; children drop theirs).
   virtual void clear_cache() {}
 
-  // Every forward calls this first. It drops what the previous forward kept,
-  // records the mode for backward, and returns whether this forward must keep
-  // tensors for backward (Mode::Train).
+  // Every forward calls this first. It drops what the previous forward kept
+  // (the children's too, so a child this forward does not reach refuses
+  // backward), records the mode for backward, and returns whether this forward
+  // must keep tensors for backward (Mode::Train).
   bool keep_for_backward(Mode mode);
   // Every backward calls this first: throws convnet::Error naming the layer
   // unless the latest forward ran in Mode::Train, `kept` (a tensor it keeps)
@@ -187,6 +188,7 @@ class Layer {
   Layer& add_child(const std::string& name, std::unique_ptr<Layer> child);
   void check_new_name(const std::string& name, const char* what) const;
   void check_forward_state() const;
+  void drop_saved_tree();
   void name_parameters(const std::string& prefix, std::vector<Parameter*>& out);
   void summary_rows(const std::string& prefix, int depth, const Shape& input_shape, Device device,
                     std::vector<std::vector<std::string>>& rows) const;
@@ -206,6 +208,7 @@ class Layer {
   std::optional<Backend::Kind> backend_;
   LastForward last_forward_ = LastForward::None;
   bool backward_ran_ = false;  // since the last Train forward
+  uint64_t forwards_ = 0;      // forwards and drops so far: Sequential sees a layer re-run alone
   bool retain_graph_ = false;
 };
 

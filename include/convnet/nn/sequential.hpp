@@ -46,6 +46,7 @@ class Sequential : public Layer {
   bool fuses_next(size_t i) const;
   std::vector<Layer*> layers_;  // the children, owned by Layer
   std::vector<bool> absorbed_;  // absorbed_[i]: layer i (a ReLU) ran inside layer i - 1
+  std::vector<uint64_t> forwards_seen_;  // each layer's forward count after the last forward
   bool fusion_ = true;
 };
 
