@@ -10,6 +10,7 @@
 #include "convnet/error.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "convnet/nn/clip_grad.hpp"
+#include "convnet/nn/gradcheck.hpp"
 #include "convnet/nn/init.hpp"
 #include "convnet/nn/layer.hpp"
 #include "convnet/nn/layers.hpp"

@@ -34,17 +34,17 @@ Conv2d::Conv2d(const Conv2dOptions& options) : options_(options), params_(checke
   const int out = options.out_channels();
   const Shape weight_shape{out, options.in_channels(), options.kernel_size().h,
                            options.kernel_size().w};
-  weight_ = {"weight", Tensor::empty(weight_shape), Tensor::zeros(weight_shape)};
-  if (options.bias()) bias_ = {"bias", Tensor::empty({out}), Tensor::zeros({out})};
-  init::pytorch_default_(weight_.value, options.bias() ? &bias_.value : nullptr);
+  weight_ = &register_parameter("weight", Tensor::empty(weight_shape));
+  if (options.bias()) bias_ = &register_parameter("bias", Tensor::empty({out}));
+  init::pytorch_default_(weight_->value, bias_ ? &bias_->value : nullptr);
 }
 
 Tensor Conv2d::forward(const Tensor& input, Mode mode) {
   const bool keep = keep_for_backward(mode);
   Backend& be = backend_for(input.device());
-  const Tensor* b = bias() ? &bias_.value : nullptr;
-  Tensor output = fuse_relu_ ? ops::conv2d_bias_relu_forward(be, input, weight_.value, b, params_)
-                             : ops::conv2d_forward(be, input, weight_.value, b, params_);
+  const Tensor* b = bias_ ? &bias_->value : nullptr;
+  Tensor output = fuse_relu_ ? ops::conv2d_bias_relu_forward(be, input, weight_->value, b, params_)
+                             : ops::conv2d_forward(be, input, weight_->value, b, params_);
   if (keep) {
     input_ = input;  // backward_filter reads it
     if (fuse_relu_) output_ = output;
@@ -60,15 +60,10 @@ Tensor Conv2d::backward(const Tensor& grad_output_in) {
       ? ops::activation_backward(be, Activation::ReLU, 0.f, output_, output_, grad_output_in)
       : grad_output_in;
   Tensor grad_input =
-      ops::conv2d_backward_data(be, grad_output, weight_.value, input_.shape(), params_);
-  ops::conv2d_backward_filter(be, input_, grad_output, params_, weight_.grad, true);
-  if (options_.bias()) ops::bias_backward(be, grad_output, bias_.grad, true);
+      ops::conv2d_backward_data(be, grad_output, weight_->value, input_.shape(), params_);
+  ops::conv2d_backward_filter(be, input_, grad_output, params_, weight_->grad, true);
+  if (bias_) ops::bias_backward(be, grad_output, bias_->grad, true);
   return grad_input;
-}
-
-std::vector<Parameter*> Conv2d::parameters() {
-  if (options_.bias()) return {&weight_, &bias_};
-  return {&weight_};
 }
 
 // torch.nn.Conv2d's repr: stride always, padding and dilation when not the
@@ -86,7 +81,7 @@ std::string Conv2d::name() const {
 }
 
 Shape Conv2d::output_shape(const Shape& input_shape) const {
-  return ops::detail::conv2d_output_shape(name(), input_shape, weight_.value.shape(), params_);
+  return ops::detail::conv2d_output_shape(name(), input_shape, weight_->value.shape(), params_);
 }
 
 }  // namespace convnet::nn

@@ -15,17 +15,17 @@ Linear::Linear(const LinearOptions& options) : options_(options) {
   CONVNET_CHECK(in > 0 && out > 0, "Linear: in_features ", in, " and out_features ", out,
                 " must be positive");
   const Shape weight_shape{out, in};
-  weight_ = {"weight", Tensor::empty(weight_shape), Tensor::zeros(weight_shape)};
-  if (options.bias()) bias_ = {"bias", Tensor::empty({out}), Tensor::zeros({out})};
-  init::pytorch_default_(weight_.value, options.bias() ? &bias_.value : nullptr);
+  weight_ = &register_parameter("weight", Tensor::empty(weight_shape));
+  if (options.bias()) bias_ = &register_parameter("bias", Tensor::empty({out}));
+  init::pytorch_default_(weight_->value, bias_ ? &bias_->value : nullptr);
 }
 
 Tensor Linear::forward(const Tensor& input, Mode mode) {
   const bool keep = keep_for_backward(mode);
   Backend& be = backend_for(input.device());
-  const Tensor* b = bias() ? &bias_.value : nullptr;
-  Tensor output = fuse_relu_ ? ops::linear_bias_relu_forward(be, input, weight_.value, b)
-                             : ops::linear_forward(be, input, weight_.value, b);
+  const Tensor* b = bias_ ? &bias_->value : nullptr;
+  Tensor output = fuse_relu_ ? ops::linear_bias_relu_forward(be, input, weight_->value, b)
+                             : ops::linear_forward(be, input, weight_->value, b);
   if (keep) {
     input_ = input;  // backward_weight reads it
     if (fuse_relu_) output_ = output;
@@ -40,15 +40,10 @@ Tensor Linear::backward(const Tensor& grad_output_in) {
   const Tensor grad_output = output_.defined()
       ? ops::activation_backward(be, Activation::ReLU, 0.f, output_, output_, grad_output_in)
       : grad_output_in;
-  Tensor grad_input = ops::linear_backward_data(be, grad_output, weight_.value);
-  ops::linear_backward_weight(be, input_, grad_output, weight_.grad, true);
-  if (options_.bias()) ops::bias_backward(be, grad_output, bias_.grad, true);
+  Tensor grad_input = ops::linear_backward_data(be, grad_output, weight_->value);
+  ops::linear_backward_weight(be, input_, grad_output, weight_->grad, true);
+  if (bias_) ops::bias_backward(be, grad_output, bias_->grad, true);
   return grad_input;
-}
-
-std::vector<Parameter*> Linear::parameters() {
-  if (options_.bias()) return {&weight_, &bias_};
-  return {&weight_};
 }
 
 // torch.nn.Linear's repr.

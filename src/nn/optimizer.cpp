@@ -59,6 +59,7 @@ Optimizer::Optimizer(std::string name, std::vector<Parameter*> params, float lr)
     CONVNET_CHECK(inserted, name_, ": parameter ", i, " (\"", params_[i]->name,
                   "\") appears more than once in the parameter list (first as parameter ",
                   seen->second, ")");
+    names_.push_back(params_[i]->name);
   }
   check_non_negative(name_, "learning rate", lr);
 }
@@ -131,7 +132,7 @@ std::vector<std::pair<std::string, Tensor*>> SGD::state() {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (size_t i = 0; i < momentum_.size(); ++i)
     if (momentum_[i].defined())
-      out.emplace_back(params()[i]->name + ".momentum_buffer", &momentum_[i]);
+      out.emplace_back(parameter_name(i) + ".momentum_buffer", &momentum_[i]);
   return out;
 }
 
@@ -166,8 +167,8 @@ std::vector<std::pair<std::string, Tensor*>> Adam::state() {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (size_t i = 0; i < exp_avg_.size(); ++i) {
     if (!exp_avg_[i].defined()) continue;
-    out.emplace_back(params()[i]->name + ".exp_avg", &exp_avg_[i]);
-    out.emplace_back(params()[i]->name + ".exp_avg_sq", &exp_avg_sq_[i]);
+    out.emplace_back(parameter_name(i) + ".exp_avg", &exp_avg_[i]);
+    out.emplace_back(parameter_name(i) + ".exp_avg_sq", &exp_avg_sq_[i]);
   }
   return out;
 }

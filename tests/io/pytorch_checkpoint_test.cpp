@@ -432,18 +432,14 @@ TEST(PytorchLoad, StripPrefixOnlyAtTheStart) {
 // value beyond int32 fails the whole load before anything is copied.
 class Counters : public nn::Layer {
  public:
-  Counters()
-      : bias_{"bias", Tensor::zeros({3}), Tensor::zeros({3})},
-        steps_{"steps", Tensor::zeros({2, 3}, Device::cpu(), DType::I32),
-               Tensor::zeros({2, 3}, Device::cpu(), DType::I32)} {}
+  Counters() {
+    register_parameter("bias", Tensor::zeros({3}));
+    register_parameter("steps", Tensor::zeros({2, 3}, Device::cpu(), DType::I32));
+  }
   Tensor forward(const Tensor& input, nn::Mode) override { return input; }
   Tensor backward(const Tensor& grad_output) override { return grad_output; }
-  std::vector<nn::Parameter*> parameters() override { return {&bias_, &steps_}; }
   std::string name() const override { return "Counters()"; }
   Shape output_shape(const Shape& input_shape) const override { return input_shape; }
-
- private:
-  nn::Parameter bias_, steps_;
 };
 
 TEST(PytorchLoad, I64IntoAnInt32TensorIsRangeCheckedAndAllOrNothing) {

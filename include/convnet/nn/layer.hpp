@@ -1,18 +1,54 @@
-// Layer: the unit a network is built from.
+// Layer: the unit a network is built from, and the base of layers made of
+// layers (libtorch's torch::nn::Module; `Module` is an alias).
 //
 // forward(x, Mode::Train) computes the output and keeps what backward needs;
 // backward(dL/dy) returns dL/dx and *adds* dL/dparameter into each parameter's
-// grad (so gradients of several backward passes accumulate until zero_grad()).
-// backward refers to the most recent forward.
+// grad (gradients accumulate until zero_grad()). backward refers to the most
+// recent forward, and runs once per Train forward: a second backward would add
+// the same gradients again, so it throws convnet::Error naming the layer unless
+// set_retain_graph(true) asks for exactly that (PyTorch's retain_graph=True).
+// A backward that threw counts as the one backward: it may have added part of
+// its gradients already.
 //
 // forward(x, Mode::Eval) keeps nothing: no saved input, no max-pool argmax, no
 // dropout mask, and it drops what an earlier Train forward kept. Evaluating a
 // large batch therefore holds only the parameters and the activations in
 // flight. backward after an Eval forward throws convnet::Error.
+//
+// Parameters and children. A layer registers its parameters
+// (register_parameter) and the layers it is made of (register_module) under
+// names; parameters() walks the tree and names each parameter by its dotted
+// path ("weight", "0.weight", "block.conv1.bias"), PyTorch's state_dict keys.
+// to(), set_backend(), zero_grad() and set_retain_graph() reach every child;
+// the mode reaches them through forward(x, mode), which the composite writes.
+// A composite block:
+//
+//   class Block : public nn::Module {
+//    public:
+//     Block() : conv1_(&register_module("conv1", std::make_unique<nn::Conv2d>(8, 8, 3))),
+//               relu_(&register_module("relu", std::make_unique<nn::ReLU>())) {}
+//     Tensor forward(const Tensor& x, nn::Mode mode) override {
+//       keep_for_backward(mode);
+//       return relu_->forward(conv1_->forward(x, mode), mode);
+//     }
+//     Tensor backward(const Tensor& dy) override {
+//       check_backward();  // before any child adds to a gradient
+//       return conv1_->backward(relu_->backward(dy));
+//     }
+//     ...
+//    private:
+//     nn::Conv2d* conv1_;
+//     nn::ReLU* relu_;
+//   };
+//
+// docs/custom_layers.md walks through a leaf layer and a block.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convnet/backend.hpp"
@@ -23,39 +59,71 @@ namespace convnet::nn {
 enum class Mode { Train, Eval };
 
 struct Parameter {
-  std::string name;  // "weight" in a bare layer, "0.weight" once added to a Sequential
+  // Dotted path from the layer whose parameters() was called last: "weight" in a
+  // bare layer, "0.weight" once that layer is child "0" of a Sequential.
+  std::string name;
   Tensor value;
-  Tensor grad;       // same shape and device as value
+  Tensor grad;  // same shape, dtype and device as value
 };
 
 class Layer {
  public:
+  Layer() = default;
   virtual ~Layer() = default;
+  // Not copyable: a copy would share (or lose) parameters. Movable, so a
+  // function can return a model it built; parameters and children live on the
+  // heap, so the pointers handed out stay valid in the layer moved to, and the
+  // moved-from layer must not be used.
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+  Layer(Layer&&) = default;
+  Layer& operator=(Layer&&) = default;
 
   virtual Tensor forward(const Tensor& input, Mode mode) = 0;
   virtual Tensor backward(const Tensor& grad_output) = 0;
 
+  // This layer's parameters in registration order, then each child's, depth
+  // first; sets each Parameter::name to its dotted path from this layer.
   // Pointers stay valid for the layer's lifetime.
-  virtual std::vector<Parameter*> parameters() { return {}; }
+  std::vector<Parameter*> parameters();
+  // The registered children, in registration order, with their names.
+  std::vector<std::pair<std::string, Layer*>> named_children() const;
   // The layer and its options as PyTorch's repr prints them:
   // "Conv2d(1, 32, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))".
   virtual std::string name() const = 0;
   // Output shape for an input shape; throws convnet::Error when the input does not fit.
   virtual Shape output_shape(const Shape& input_shape) const = 0;
 
-  // Moves parameters and their gradients to `device` and drops what the last
-  // forward kept (backward then needs a new Train forward).
+  // Moves parameters, their gradients and every child to `device` and drops
+  // what the last forward kept (backward then needs a new Train forward).
   virtual void to(Device device);
-  // Which backend computes this layer. nullopt (the default) picks
-  // default_backend() of the input's device at each call.
-  virtual void set_backend(std::optional<Backend::Kind> kind) { backend_ = kind; }
+  // Which backend computes this layer and its children. nullopt (the default)
+  // picks default_backend() of the input's device at each call. A choice made
+  // here also covers children registered later.
+  virtual void set_backend(std::optional<Backend::Kind> kind);
   std::optional<Backend::Kind> backend_choice() const { return backend_; }
   // The backend that runs on tensors on `device` under the current choice;
   // throws convnet::Error when the chosen backend cannot compute there.
   Backend& backend_for(Device device) const;
 
-  void zero_grad();
-  int64_t parameter_count();
+  void zero_grad();  // this layer's and its children's gradients
+  int64_t parameter_count() const;
+
+  // true: backward may run several times after one Train forward, each run
+  // adding its gradients again (PyTorch's retain_graph=True). false (the
+  // default): a second backward throws. For this layer, its children, and
+  // children registered later.
+  void set_retain_graph(bool on);
+  bool retain_graph() const { return retain_graph_; }
+
+  // A table of the layer's children, one row each, nested composites indented
+  // under their row with dotted names ("2.conv1"): name, layer, output shape,
+  // parameter count, backend, path; then totals. A layer without children is
+  // one row. `device` is where the input will live (it decides the default
+  // backend shown). The path column says how each layer's backend computes it
+  // ("cudnn fused graph", "implicit gemm", ...); a ReLU fused into the layer
+  // before it says so.
+  std::string summary(const Shape& input_shape, Device device = Device::cpu()) const;
 
   // Which Backend operation this layer runs; the model summary names the path
   // the backend takes for it. `fused_relu`: with a following ReLU fused in.
@@ -68,20 +136,48 @@ class Layer {
   virtual bool can_fuse_relu() const { return false; }
 
  protected:
-  // Drop tensors kept for backward.
+  // A new parameter `name` holding `value`, with a zero gradient of the same
+  // shape, dtype and device. Names are non-empty, without '.', and unique among
+  // this layer's parameters and children; otherwise convnet::Error.
+  Parameter& register_parameter(const std::string& name, Tensor value);
+  // Takes ownership of `child` under `name` (same rules as above) and returns
+  // it, typed, for the composite to keep: `conv_ = &register_module("conv", ...)`.
+  template <typename L>
+  L& register_module(const std::string& name, std::unique_ptr<L> child) {
+    return static_cast<L&>(add_child(name, std::unique_ptr<Layer>(std::move(child))));
+  }
+
+  // Drop tensors kept for backward (a layer's own; children drop theirs).
   virtual void clear_cache() {}
 
-  // Every forward calls this first. It drops what the previous forward kept,
-  // records the mode for backward, and returns whether this forward must keep
-  // tensors for backward (Mode::Train).
+  // Every forward calls this first. It drops what the previous forward kept
+  // (the children's too, so a child this forward does not reach refuses
+  // backward), records the mode for backward, and returns whether this forward
+  // must keep tensors for backward (Mode::Train).
   bool keep_for_backward(Mode mode);
   // Every backward calls this first: throws convnet::Error naming the layer
-  // unless the latest forward ran in Mode::Train and `kept` (a tensor it keeps)
-  // is there, which it is not when that forward threw.
-  void check_backward() const;
-  void check_backward(const Tensor& kept) const;
+  // unless the latest forward ran in Mode::Train, `kept` (a tensor it keeps)
+  // is there (it is not when that forward threw), and no backward ran since
+  // that forward (unless retain_graph()). A composite calls it before any
+  // child's backward, so no gradient is added before it throws.
+  void check_backward();
+  void check_backward(const Tensor& kept);
   // clear_cache(), and backward needs a new forward (to() calls it).
   void drop_saved();
+
+  // For the summary: the input shape of each child, in registration order,
+  // when this layer gets `input_shape`. The default chains them (each child
+  // takes the output of the one before), as a block written like a Sequential
+  // does; a composite with another data flow (a residual block, whose body and
+  // shortcut both take the input) overrides it. It may stop at a child that
+  // refuses its input; the summary then reports that child.
+  virtual std::vector<Shape> child_input_shapes(const Shape& input_shape) const;
+  // For the summary: whether child `index` computes the ReLU registered after
+  // it (Sequential's fusion).
+  virtual bool child_fuses_next(size_t index) const {
+    (void)index;
+    return false;
+  }
 
  private:
   friend class Sequential;  // fuses a layer with the ReLU after it
@@ -89,9 +185,34 @@ class Layer {
   // sets it around one forward call and clears it after.
   virtual void set_fused_relu(bool on) { (void)on; }
 
+  Layer& add_child(const std::string& name, std::unique_ptr<Layer> child);
+  void check_new_name(const std::string& name, const char* what) const;
+  void check_forward_state() const;
+  void drop_saved_tree();
+  void name_parameters(const std::string& prefix, std::vector<Parameter*>& out);
+  void summary_rows(const std::string& prefix, int depth, const Shape& input_shape, Device device,
+                    std::vector<std::vector<std::string>>& rows) const;
+
+  struct OwnParameter {
+    std::string name;
+    std::unique_ptr<Parameter> parameter;  // on the heap: pointers survive later registrations
+  };
+  struct Child {
+    std::string name;
+    std::unique_ptr<Layer> layer;
+  };
+  std::vector<OwnParameter> parameters_;
+  std::vector<Child> children_;
+
   enum class LastForward { None, Train, Eval };
   std::optional<Backend::Kind> backend_;
   LastForward last_forward_ = LastForward::None;
+  bool backward_ran_ = false;  // since the last Train forward
+  uint64_t forwards_ = 0;      // forwards and drops so far: Sequential sees a layer re-run alone
+  bool retain_graph_ = false;
 };
+
+// libtorch's name for the same thing.
+using Module = Layer;
 
 }  // namespace convnet::nn

@@ -29,11 +29,10 @@ class Conv2d : public Layer {
   explicit Conv2d(const Conv2dOptions& options);
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
-  std::vector<Parameter*> parameters() override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override;
-  Parameter& weight() { return weight_; }
-  Parameter* bias() { return options_.bias() ? &bias_ : nullptr; }
+  Parameter& weight() { return *weight_; }
+  Parameter* bias() { return bias_; }  // nullptr without bias
   const Conv2dOptions& options() const { return options_; }
   const Conv2dParams& params() const { return params_; }  // as the backends take them
   Backend::Op backend_op(bool fused_relu) const override {
@@ -48,7 +47,8 @@ class Conv2d : public Layer {
   void set_fused_relu(bool on) override { fuse_relu_ = on; }
   Conv2dOptions options_;
   Conv2dParams params_;
-  Parameter weight_, bias_;
+  Parameter* weight_ = nullptr;  // registered: Layer owns it
+  Parameter* bias_ = nullptr;  // registered only with options.bias()
   Tensor input_;
   Tensor output_;            // kept by a fused forward: ReLU's gradient reads it
   bool fuse_relu_ = false;   // set by Sequential around one forward
@@ -148,11 +148,10 @@ class Linear : public Layer {
   explicit Linear(const LinearOptions& options);
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
-  std::vector<Parameter*> parameters() override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override;
-  Parameter& weight() { return weight_; }
-  Parameter* bias() { return options_.bias() ? &bias_ : nullptr; }
+  Parameter& weight() { return *weight_; }
+  Parameter* bias() { return bias_; }  // nullptr without bias
   const LinearOptions& options() const { return options_; }
   Backend::Op backend_op(bool fused_relu) const override {
     return fused_relu ? Backend::Op::LinearBiasReLU : Backend::Op::Linear;
@@ -165,7 +164,8 @@ class Linear : public Layer {
  private:
   void set_fused_relu(bool on) override { fuse_relu_ = on; }
   LinearOptions options_;
-  Parameter weight_, bias_;
+  Parameter* weight_ = nullptr;  // registered: Layer owns it
+  Parameter* bias_ = nullptr;  // registered only with options.bias()
   Tensor input_;
   Tensor output_;            // kept by a fused forward: ReLU's gradient reads it
   bool fuse_relu_ = false;   // set by Sequential around one forward

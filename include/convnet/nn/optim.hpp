@@ -40,7 +40,9 @@ class Optimizer {
   // "SGD", "Adam", "AdamW": checkpoints refuse to load one optimizer's state into another.
   const std::string& name() const { return name_; }
   // Per-parameter state tensors, named "<param>.<state>" (e.g. "0.weight.exp_avg"),
-  // for checkpoints. Created at the first step, or by ensure_state().
+  // for checkpoints. Created at the first step, or by ensure_state(). <param> is
+  // the parameter's name when the optimizer was built: calling parameters() on a
+  // part of the model later (which names from that part) does not rename it.
   virtual std::vector<std::pair<std::string, Tensor*>> state() = 0;
   // Creates the zero state the first step would create, so that a checkpoint can
   // be loaded into a fresh optimizer. Zero state at step 0 updates exactly like
@@ -55,16 +57,19 @@ class Optimizer {
  protected:
   // `name` names the optimizer in errors and checkpoints. Throws convnet::Error
   // for an empty list, a null parameter, one given twice, or lr < 0 (or not finite).
+  // Parameters a model registers after this are not updated (as in PyTorch).
   Optimizer(std::string name, std::vector<Parameter*> params, float lr);
 
   virtual void update(Backend& be, Parameter& p, size_t index, const Tensor& schedule) = 0;
   // Creates (or moves to the parameter's device) the state of parameter `index`.
   virtual void create_state(Backend& be, Parameter& p, size_t index) = 0;
   const std::vector<Parameter*>& params() const { return params_; }
+  const std::string& parameter_name(size_t index) const { return names_[index]; }
 
  private:
   std::string name_;
   std::vector<Parameter*> params_;
+  std::vector<std::string> names_;  // as given: state() names follow them
   float lr_;
   int64_t step_ = 0;
   std::optional<Backend::Kind> backend_;
