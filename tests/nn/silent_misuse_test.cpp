@@ -88,7 +88,7 @@ TEST(SilentMisuse, AParameterGivenTwiceToAnOptimizer) {
   params.push_back(params[0]);
   const std::string message = error_message([&] { nn::SGD sgd(params, nn::SGDOptions(0.1f)); });
   EXPECT_TRUE(contains(message, "parameter 2 (\"0.weight\") appears more than once")) << message;
-  EXPECT_THROW(nn::Adam(params), Error);
+  EXPECT_THROW(nn::Adam adam(params), Error);
 }
 
 // Names come from the layer parameters() was called on; an optimizer keeps the

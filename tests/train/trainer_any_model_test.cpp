@@ -35,14 +35,14 @@ static_assert(std::is_constructible_v<Trainer, nn::Layer&, nn::Loss&, nn::Optimi
 class TwoHeads : public nn::Layer {
  public:
   TwoHeads()
-      : conv_(nn::Conv2dOptions(1, 4, 3).padding(1)),
-        pool_(2),
-        deep_(4 * 4 * 4, kClasses),
-        wide_(kSide * kSide, kClasses) {
-    name_parameters(conv_, "deep.conv.");
-    name_parameters(deep_, "deep.fc.");
-    name_parameters(wide_, "wide.");
-  }
+      : conv_(register_module(
+            "conv", std::make_unique<nn::Conv2d>(nn::Conv2dOptions(1, 4, 3).padding(1)))),
+        relu_(register_module("relu", std::make_unique<nn::ReLU>())),
+        pool_(register_module("pool", std::make_unique<nn::MaxPool2d>(2))),
+        flatten_deep_(register_module("flatten_deep", std::make_unique<nn::Flatten>())),
+        deep_(register_module("deep", std::make_unique<nn::Linear>(4 * 4 * 4, kClasses))),
+        flatten_wide_(register_module("flatten_wide", std::make_unique<nn::Flatten>())),
+        wide_(register_module("wide", std::make_unique<nn::Linear>(kSide * kSide, kClasses))) {}
 
   Tensor forward(const Tensor& input, nn::Mode mode) override {
     const Tensor features = pool_.forward(relu_.forward(conv_.forward(input, mode), mode), mode);
@@ -58,13 +58,6 @@ class TwoHeads : public nn::Layer {
     return ops::add(backend_for(grad_output.device()), grad_deep, grad_wide);
   }
 
-  std::vector<nn::Parameter*> parameters() override {
-    std::vector<nn::Parameter*> all;
-    for (nn::Layer* layer : std::vector<nn::Layer*>{&conv_, &deep_, &wide_})
-      for (nn::Parameter* p : layer->parameters()) all.push_back(p);
-    return all;
-  }
-
   std::string name() const override { return "TwoHeads()"; }
 
   Shape output_shape(const Shape& input_shape) const override {
@@ -72,15 +65,13 @@ class TwoHeads : public nn::Layer {
   }
 
  private:
-  static void name_parameters(nn::Layer& layer, const std::string& prefix) {
-    for (nn::Parameter* p : layer.parameters()) p->name = prefix + p->name;
-  }
-
-  nn::Conv2d conv_;
-  nn::ReLU relu_;
-  nn::MaxPool2d pool_;
-  nn::Flatten flatten_deep_, flatten_wide_;
-  nn::Linear deep_, wide_;
+  nn::Conv2d& conv_;
+  nn::ReLU& relu_;
+  nn::MaxPool2d& pool_;
+  nn::Flatten& flatten_deep_;
+  nn::Linear& deep_;
+  nn::Flatten& flatten_wide_;
+  nn::Linear& wide_;
 };
 
 std::vector<std::vector<float>> parameter_values(nn::Layer& model) {
