@@ -118,11 +118,12 @@ __device__ __forceinline__ Extreme block_extreme(Extreme best, bool largest, flo
   return best;
 }
 
-// Element (o / inner, e, o % inner) of the [outer, extent, inner] input.
-__device__ __forceinline__ const float* output_column(const float* in, int64_t o, int64_t extent,
-                                                      int64_t inner) {
+// Where output o's elements start: (o / inner, 0, o % inner) of the [outer,
+// extent, inner] input; element e is at that + e * inner. An offset, not a
+// pointer: an empty input may be a null pointer, which must not be offset.
+__device__ __forceinline__ int64_t column_start(int64_t o, int64_t extent, int64_t inner) {
   const int64_t outer_index = o / inner;
-  return in + outer_index * extent * inner + (o - outer_index * inner);
+  return outer_index * extent * inner + (o - outer_index * inner);
 }
 
 // ---- columns: one thread per output, e in order
@@ -133,15 +134,15 @@ __global__ void reduce_columns_kernel(ReduceOp op, const float* __restrict__ in,
                                       float* __restrict__ out_values,
                                       int32_t* __restrict__ out_indices) {
   for (int64_t o = global_thread(); o < outputs; o += grid_threads()) {
-    const float* x = output_column(in, o, extent, inner);
+    const int64_t start = column_start(o, extent, inner);
     if (kExtreme) {
       const bool largest = largest_first(op);
       Extreme best = no_extreme(largest);
-      for (int64_t e = 0; e < extent; ++e) take_if_before(best, x[e * inner], e, largest);
+      for (int64_t e = 0; e < extent; ++e) take_if_before(best, in[start + e * inner], e, largest);
       write_extreme(op, best, o, out_values, out_indices);
     } else {
       double total = 0.0;
-      for (int64_t e = 0; e < extent; ++e) total += sum_term(x[e * inner], op);
+      for (int64_t e = 0; e < extent; ++e) total += sum_term(in[start + e * inner], op);
       write_sum(op, total, extent, o, out_values);
     }
   }
@@ -167,12 +168,12 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t o = t / segments;
     const int64_t begin = (t - o * segments) * segment;
     const int64_t end = begin + segment < extent ? begin + segment : extent;
-    const float* x = output_column(in, o, extent, inner);
+    const int64_t start = column_start(o, extent, inner);
     if (kExtreme) {
       const bool largest = largest_first(op);
       Extreme best = no_extreme(largest);
       for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x)
-        take_if_before(best, x[e * inner], e, largest);
+        take_if_before(best, in[start + e * inner], e, largest);
       best = block_extreme(best, largest, value_scratch, index_scratch);
       if (threadIdx.x == 0) {
         if (segments == 1) {
@@ -184,7 +185,8 @@ __global__ void __launch_bounds__(kThreads)
       }
     } else {
       double total = 0.0;
-      for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) total += sum_term(x[e * inner], op);
+      for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x)
+        total += sum_term(in[start + e * inner], op);
       total = block_sum(total, sum_scratch);
       if (threadIdx.x == 0) {
         if (segments == 1)

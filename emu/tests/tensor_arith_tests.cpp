@@ -3,9 +3,12 @@
 // broadcasting (flat and general paths, in place), unary ops with NaN, infinities
 // and signed zeros, the tiled transpose (shared memory: race mode sees it), cat's
 // column copy and index_select's row gather, f32 and i32.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
+#include <utility>
 
 #include "convnet/backend.hpp"
 #include "kernels/broadcast_collapse.hpp"
