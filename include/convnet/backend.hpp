@@ -62,6 +62,9 @@ enum class ReduceOp { Sum, Mean, Max, Min, Norm, ArgMax, ArgMin };
 // NumPy broadcasting of a binary op, computed by ops::binary: the output has
 // `rank` dims of extent sizes[d]; element (i0..i_{rank-1}) reads a at
 // sum(i_d * a_strides[d]) and b likewise. A broadcast dim has stride 0.
+// make_broadcast drops extent-1 dims and merges neighbours that both inputs
+// address contiguously, so `rank` may be below the output tensor's (a
+// same-shape op has rank 1; a 0-d one rank 0); the sizes' product is its numel.
 constexpr int kMaxBroadcastRank = 8;
 struct Broadcast {
   int rank = 0;

@@ -378,6 +378,7 @@ std::vector<ParityCase> all_parity_cases() {
   add_linear_cases(cases);
   add_loss_cases(cases);
   add_optimizer_cases(cases);
+  add_tensor_arith_cases(cases);
   return cases;
 }
 

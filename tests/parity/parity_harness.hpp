@@ -81,5 +81,7 @@ struct ParityCase {
 
 // Every case of every operation family.
 std::vector<ParityCase> all_parity_cases();
+// The tensor-arithmetic family, in tensor_arith_cases.cpp.
+void add_tensor_arith_cases(std::vector<ParityCase>& cases);
 
 }  // namespace convnet::parity
