@@ -44,6 +44,32 @@ void gather_rows_f32(const float* source, const int32_t* indices, int64_t rows, 
 void gather_rows_i32(const int32_t* source, const int32_t* indices, int64_t rows,
                      int64_t row_size, int32_t* out, cudaStream_t stream);
 
+// ---- tensor_arith.cu: tensor arithmetic for users (Backend::binary, unary, transpose2d,
+// copy_columns; index_select is gather_rows). Outputs of binary and unary may alias an
+// input of their own shape; the data movement ones must not alias.
+// out = a op b under NumPy broadcasting: out has bc.sizes' product elements, row-major.
+void binary_f32(BinaryOp op, const float* a, const float* b, const Broadcast& bc, float* out,
+                cudaStream_t stream);
+// out = op(in, s0, s1) elementwise (UnaryOp, backend.hpp, says what s0 and s1 are).
+void unary_f32(UnaryOp op, const float* in, float s0, float s1, float* out, int64_t count,
+               cudaStream_t stream);
+// out [cols, rows] = in [rows, cols]^T, over 4-byte words (f32 or i32).
+void transpose2d_words(const void* in, int64_t rows, int64_t cols, void* out,
+                       cudaStream_t stream);
+// out[r, offset + c] = in[r, c] for r < outer, c < in_cols; out rows hold out_cols
+// words (cat's step). 4-byte words (f32 or i32).
+void copy_columns_words(const void* in, int64_t outer, int64_t in_cols, int64_t out_cols,
+                        int64_t offset, void* out, cudaStream_t stream);
+
+// ---- reduce_axis.cu: in [outer, extent, inner] reduced over extent into [outer, inner],
+// deterministically (the combining order depends on the shape only). Sum, Mean, Norm,
+// Max and Min write out_values (f32); ArgMax and ArgMin write out_indices (int32);
+// the other pointer may be null. Semantics: Backend::reduce.
+// Bytes of workspace reduce_axis needs for this shape (a split of a long extent); may be 0.
+size_t reduce_axis_workspace(ReduceOp op, int64_t outer, int64_t extent, int64_t inner);
+void reduce_axis(ReduceOp op, const float* in, int64_t outer, int64_t extent, int64_t inner,
+                 float* out_values, int32_t* out_indices, void* workspace, cudaStream_t stream);
+
 // ---- conv2d_direct.cu and conv2d_gemm.cu (geometry and address math: conv2d_index.hpp)
 enum class ConvAlgo { Direct, ImplicitGemm };
 // output [N,K,P,Q] = conv(input [N,C,H,W], weight [K,C,R,S]) (+ bias [K], may be null)

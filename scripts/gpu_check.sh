@@ -28,13 +28,14 @@ SETUP_S=45  # unpacking the packages, locating cuDNN, the sanitizer probe (30), 
 declare -A LIMIT=([build]=200 [gpu_tests]=100 [mnist_cuda]=45 [mnist_cudnn]=45 [bench]=60
                   [memcheck]=45 [racecheck]=25)
 # One test process for every GPU case: the CUDA and cuDNN suites, the parity
-# table's GPU columns, the conv sweep, the golden tests, the runtime tests.
+# table's GPU columns (tensor arithmetic's cases included: *_cuda, *_cudnn), the
+# conv sweep, the golden tests, the runtime tests, CudaTensorArith.
 GPU_TEST_FILTER='*Cuda*:*Cudnn*:*cuda*:*cudnn*:*Golden*:*golden*:*Gpu*'
 GPU_TEST_MIN=300  # fewer matches means the filter lost its tests
 BENCH_FILTER='BM_(cuda|cudnn)_(d2d|conv|linear|bias|max_pool|relu|softmax|dropout|sgd|adam)'
 BENCH_MIN=20
-MEMCHECK_FILTER='AllOps/Parity.*_cuda:CudaRuntime.*-*n128*'
-RACECHECK_FILTER='AllOps/Parity.*conv2d*_cuda:AllOps/Parity.*softmax*_cuda-*n128*:*n33*'
+MEMCHECK_FILTER='AllOps/Parity.*_cuda:CudaRuntime.*:CudaTensorArith.*-*n128*'
+RACECHECK_FILTER='AllOps/Parity.*conv2d*_cuda:AllOps/Parity.*softmax*_cuda:CudaTensorArith.*-*n128*:*n33*'
 
 dry_run=0
 [[ ${1:-} == --dry-run ]] && dry_run=1

@@ -11,6 +11,7 @@
 // (no TF32, so the results hold the CPU reference's 1e-5 parity), TF32 tensor
 // cores when the user allowed them.
 #include "cuda/cublas_check.hpp"
+#include "cuda/cublas_math.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/launch_scope.hpp"
 
@@ -19,13 +20,6 @@ namespace {
 int as_int(int64_t v, const char* what) {
   CONVNET_CHECK(v <= 0x7fffffff, "linear (cuBLAS): ", what, " = ", v, " exceeds the int range");
   return static_cast<int>(v);
-}
-// The context's handle with the math mode the user chose (a host-side setting, no sync).
-cublasHandle_t handle(LaunchScope& on) {
-  const cublasMath_t math =
-      math_mode() == MathMode::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH;
-  CONVNET_CUBLAS_CHECK(cublasSetMathMode(on.ctx.cublas(), math));
-  return on.ctx.cublas();
 }
 }  // namespace
 
@@ -40,8 +34,8 @@ void CudaBackend::linear_forward(const Tensor& input, const Tensor& weight, cons
     beta = 1.f;
   }
   const float alpha = 1.f;
-  CONVNET_CUBLAS_CHECK(cublasSgemm(handle(on), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha,
-                                   weight.data<float>(), in, input.data<float>(), in, &beta,
+  CONVNET_CUBLAS_CHECK(cublasSgemm(cublas_in_math_mode(on), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in,
+                                   &alpha, weight.data<float>(), in, input.data<float>(), in, &beta,
                                    output.data<float>(), out));
 }
 
@@ -51,9 +45,9 @@ void CudaBackend::linear_backward_data(const Tensor& grad_output, const Tensor& 
   const int n = as_int(grad_output.size(0), "batch"), out = as_int(weight.size(0), "out_features");
   const int in = as_int(weight.size(1), "in_features");
   const float alpha = 1.f, beta = 0.f;
-  CONVNET_CUBLAS_CHECK(cublasSgemm(handle(on), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &alpha,
-                                   weight.data<float>(), in, grad_output.data<float>(), out, &beta,
-                                   grad_input.data<float>(), in));
+  CONVNET_CUBLAS_CHECK(cublasSgemm(cublas_in_math_mode(on), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out,
+                                   &alpha, weight.data<float>(), in, grad_output.data<float>(), out,
+                                   &beta, grad_input.data<float>(), in));
 }
 
 void CudaBackend::linear_backward_weight(const Tensor& input, const Tensor& grad_output,
@@ -62,9 +56,9 @@ void CudaBackend::linear_backward_weight(const Tensor& input, const Tensor& grad
   const int n = as_int(input.size(0), "batch"), in = as_int(input.size(1), "in_features");
   const int out = as_int(grad_output.size(1), "out_features");
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
-  CONVNET_CUBLAS_CHECK(cublasSgemm(handle(on), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &alpha,
-                                   input.data<float>(), in, grad_output.data<float>(), out, &beta,
-                                   grad_weight.data<float>(), in));
+  CONVNET_CUBLAS_CHECK(cublasSgemm(cublas_in_math_mode(on), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n,
+                                   &alpha, input.data<float>(), in, grad_output.data<float>(), out,
+                                   &beta, grad_weight.data<float>(), in));
 }
 
 }  // namespace convnet::cuda
