@@ -15,9 +15,6 @@ namespace {
 // ---- from docs/custom_layers.md, part 1
 
 // y[n, c, h, w] = x[n, c, h, w] * s[c]: a learned scale per channel.
-// ops has no broadcasting multiply, but a per-channel scale is a 1x1
-// convolution whose weight is diagonal, W[c, c, 0, 0] = s[c], and the
-// convolution's gradients are the scale's.
 class ChannelScale : public nn::Module {
  public:
   explicit ChannelScale(int channels)
@@ -25,23 +22,20 @@ class ChannelScale : public nn::Module {
 
   Tensor forward(const Tensor& input, nn::Mode mode) override {
     const bool keep = keep_for_backward(mode);  // first, in every forward
-    Backend& be = backend_for(input.device());
-    Tensor output = ops::conv2d_forward(be, input, diagonal(), nullptr, Conv2dParams{});
-    if (keep) input_ = input;  // backward needs x for ds
-    return output;
+    output_shape(input.shape());  // a 1-channel input would broadcast: refuse it
+    if (keep) input_ = input;     // backward needs x for ds
+    return input * per_channel(scale_->value);  // [N, C, H, W] * [1, C, 1, 1]
   }
 
   Tensor backward(const Tensor& grad_output) override {
     check_backward(input_);  // first, in every backward
-    Backend& be = backend_for(grad_output.device());
-    // dL/dx[n, c] = dL/dy[n, c] * s[c]: the convolution's data gradient.
-    Tensor grad_input =
-        ops::conv2d_backward_data(be, grad_output, diagonal(), input_.shape(), Conv2dParams{});
-    // dL/ds[c] = sum over n, h, w of x * dL/dy: the diagonal of the filter gradient.
-    Tensor grad_weight = Tensor::empty({channels_, channels_, 1, 1}, grad_output.device());
-    ops::conv2d_backward_filter(be, input_, grad_output, Conv2dParams{}, grad_weight, false);
-    ops::add_(be, scale_->grad, diagonal_of(grad_weight));  // add: gradients accumulate
-    return grad_input;
+    CONVNET_CHECK(grad_output.shape() == input_.shape(), name(), ": grad_output ",
+                  grad_output.shape(), " must match the input ", input_.shape());
+    // dL/ds[c] = sum over n, h, w of x * dL/dy: sum over n, then over h*w.
+    const Tensor per_sample = sum(input_ * grad_output, 0);  // [C, H, W]
+    scale_->grad += sum(reshape(per_sample, {channels_, -1}), 1);  // add: gradients accumulate
+    // dL/dx = dL/dy * s[c]
+    return grad_output * per_channel(scale_->value);
   }
 
   std::string name() const override { return "ChannelScale(" + std::to_string(channels_) + ")"; }
@@ -56,25 +50,11 @@ class ChannelScale : public nn::Module {
   void clear_cache() override { input_ = Tensor(); }
 
  private:
-  // W = diag(s) as [C, C, 1, 1], on s's device: element copies, no host round trip.
-  Tensor diagonal() const {
-    Tensor w = Tensor::zeros({channels_, channels_, 1, 1}, scale_->value.device());
-    Tensor flat = w.reshape({channels_ * channels_});
-    for (int c = 0; c < channels_; ++c)
-      flat.slice(c * (channels_ + 1), c * (channels_ + 1) + 1).copy_from(scale_->value.slice(c, c + 1));
-    return w;
-  }
-  // The diagonal of a [C, C, 1, 1] tensor, as [C].
-  Tensor diagonal_of(const Tensor& w) const {
-    Tensor d = Tensor::empty({channels_}, w.device());
-    const Tensor flat = w.reshape({channels_ * channels_});
-    for (int c = 0; c < channels_; ++c)
-      d.slice(c, c + 1).copy_from(flat.slice(c * (channels_ + 1), c * (channels_ + 1) + 1));
-    return d;
-  }
+  // s as [1, C, 1, 1], a view that broadcasts over n, h and w.
+  Tensor per_channel(const Tensor& s) const { return reshape(s, {1, channels_, 1, 1}); }
 
   int channels_;
-  nn::Parameter* scale_;
+  nn::Parameter* scale_;  // owned by Module; the typed handle stays valid
   Tensor input_;
 };
 
