@@ -208,9 +208,10 @@ class Backend {
   virtual void add(const Tensor& a, const Tensor& b, Tensor& output) = 0;  // a + b
   virtual void scale(const Tensor& input, float alpha, Tensor& output) = 0;  // alpha * input
 
-  // ---- tensor arithmetic. f32 unless stated; outputs may alias an input of
-  // the same shape (a += b). Reductions are deterministic: each output is
-  // combined in an order fixed by the shape alone (never by thread timing).
+  // ---- tensor arithmetic. f32 unless stated; binary's and unary's output may
+  // alias an input of the same shape (a += b). Reductions are deterministic:
+  // each output is combined in an order fixed by the shape alone (never by
+  // thread timing).
   //
   // output = a op b under NumPy broadcasting (see Broadcast).
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Broadcast& bc,
@@ -223,7 +224,8 @@ class Backend {
                       int64_t inner, Tensor& output) = 0;
   // output [M,N] = a [M,K] * b [K,N], row-major; honours the math mode (TF32).
   virtual void matmul(const Tensor& a, const Tensor& b, Tensor& output) = 0;
-  // The data-movement ops take f32 or i32 (both 4-byte words; input and output agree).
+  // The data-movement ops take f32 or i32 (both 4-byte words; input and output
+  // agree) and never alias: their output is always a new tensor.
   // output [C,R] = input [R,C] transposed.
   virtual void transpose2d(const Tensor& input, Tensor& output) = 0;
   // cat's step: input viewed as [outer, in_cols] goes into output viewed as
