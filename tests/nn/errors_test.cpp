@@ -11,23 +11,6 @@
 namespace convnet::test {
 namespace {
 
-// Runs `f`, expects a convnet::Error, and returns its message ("" otherwise).
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a std::exception that is not convnet::Error: " << e.what();
-    return "";
-  } catch (...) {
-    ADD_FAILURE() << "threw something that is not a std::exception";
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
 // The message contains every one of `needles` (the first compared case-insensitively:
 // the operation's name may be spelled conv2d_forward or Conv2d).
 ::testing::AssertionResult mentions(const std::string& message, const std::string& op,

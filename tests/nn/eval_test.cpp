@@ -18,16 +18,6 @@
 namespace convnet::test {
 namespace {
 
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw convnet::Error";
-  return "";
-}
-
 struct LayerCase {
   std::function<std::unique_ptr<nn::Layer>()> make;
   Shape input;

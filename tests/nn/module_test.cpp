@@ -13,16 +13,6 @@
 namespace convnet::test {
 namespace {
 
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw convnet::Error";
-  return "";
-}
-
 std::vector<std::string> names_of(nn::Layer& layer) {
   std::vector<std::string> names;
   for (nn::Parameter* p : layer.parameters()) names.push_back(p->name);

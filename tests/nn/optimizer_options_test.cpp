@@ -50,16 +50,6 @@ static_assert(std::is_same_v<decltype(std::declval<nn::SGDOptions&>().momentum(0
 static_assert(std::is_same_v<decltype(std::declval<nn::AdamWOptions&>().eps(1e-6f)),
                              nn::AdamWOptions&>);
 
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw convnet::Error";
-  return "";
-}
-
 // `message` contains every one of `parts`.
 ::testing::AssertionResult says(const std::string& message, std::vector<std::string> parts) {
   for (const std::string& part : parts)

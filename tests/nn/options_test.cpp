@@ -58,16 +58,6 @@ struct has_dilation<T, std::void_t<decltype(std::declval<T&>().dilation(2))>> : 
 static_assert(!has_dilation<nn::MaxPool2dOptions>::value);
 static_assert(has_dilation<nn::Conv2dOptions>::value);
 
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw convnet::Error";
-  return "";
-}
-
 TEST(Options, PairIsOneIntOrHeightAndWidth) {
   const nn::Pair square = 5;
   EXPECT_EQ(square.h, 5);

@@ -14,16 +14,6 @@
 namespace convnet::test {
 namespace {
 
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw convnet::Error";
-  return "";
-}
-
 // A layer of the model run on its own between the model's forward and
 // backward holds that pass: the model's backward would mix the two.
 TEST(SilentMisuse, ALayerRunAloneBetweenForwardAndBackward) {

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,6 +13,23 @@
 #include "convnet/convnet.hpp"
 
 namespace convnet::test {
+
+// Runs `f`, expects a convnet::Error, and returns its message ("" otherwise).
+inline std::string error_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a std::exception that is not convnet::Error: " << e.what();
+    return "";
+  } catch (...) {
+    ADD_FAILURE() << "threw something that is not a std::exception";
+    return "";
+  }
+  ADD_FAILURE() << "did not throw";
+  return "";
+}
 
 // Norm-wise ||a - b|| / ||b|| over two tensors on any device (1 in place of a zero norm).
 inline double relative_error(const Tensor& a, const Tensor& b) {

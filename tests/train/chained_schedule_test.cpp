@@ -11,6 +11,8 @@
 // whose milestone it is). Python's printed doubles are pasted below.
 #include <gtest/gtest.h>
 
+#include "support/values.hpp"
+
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -22,19 +24,11 @@
 namespace convnet::train {
 namespace {
 
+using test::error_message;
+
 void expect_lr(const LrSchedule& schedule, int64_t step, double expected) {
   EXPECT_NEAR(schedule.lr(step), expected, 1e-6 * std::fabs(expected) + 1e-12)
       << schedule.name() << " at step " << step;
-}
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "did not throw convnet::Error";
-  return "";
 }
 
 TEST(ChainedScheduleTest, LinearLrMatchesPyTorch) {
