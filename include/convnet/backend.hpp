@@ -102,7 +102,7 @@ class Backend {
   // The operations whose implementation differs enough between backends that
   // the model summary names it (path()).
   enum class Op { Conv2d, Conv2dBiasReLU, Linear, LinearBiasReLU, Pool2d, Activation, Softmax,
-                  Other };
+                  BatchNorm, BatchNormReLU, AdaptiveAvgPool2d, Other };
   virtual ~Backend() = default;
   virtual Kind kind() const = 0;
   // The device type whose tensors this backend computes on.
@@ -141,6 +141,48 @@ class Backend {
   virtual void pool2d_backward(const Tensor& input, const Tensor& grad_output,
                                const Tensor* argmax, const Pool2dParams& p,
                                Tensor& grad_input) = 0;
+
+  // ---- adaptive average pooling (PyTorch's AdaptiveAvgPool2d): input [N,C,H,W],
+  // output [N,C,OH,OW]; output cell (i, j) averages input rows
+  // [floor(i*H/OH), ceil((i+1)*H/OH)) and columns likewise (kernels/adaptive_pool_index.hpp).
+  // OH = OW = 1 is global average pooling. grad_input is overwritten.
+  virtual void adaptive_avg_pool2d_forward(const Tensor& input, Tensor& output) = 0;
+  virtual void adaptive_avg_pool2d_backward(const Tensor& grad_output, Tensor& grad_input) = 0;
+
+  // ---- batch normalization (PyTorch's BatchNorm2d): per channel c of input
+  // [N,C,H,W] (or [N,C]), over the N*H*W values of that channel (count >= 2 in
+  // training; ops refuses fewer). weight/bias [C] may be null (affine = false:
+  // 1 and 0). relu = true applies max(y, 0) in the same pass (BN + ReLU fused);
+  // its backward reads the output, as the fused convolution's does.
+  //
+  // Training: y = (x - mean) * invstd * weight + bias with the batch mean and
+  // invstd = 1 / sqrt(biased var + eps); save_mean [C] and save_invstd [C]
+  // receive them for backward. When running_mean and running_var [C] are given
+  // (both or neither) they are updated in place:
+  //   running_mean = (1 - momentum) * running_mean + momentum * mean
+  //   running_var  = (1 - momentum) * running_var  + momentum * var * count / (count - 1)
+  // Statistics are deterministic: each channel's sums are combined in an order
+  // fixed by the shape alone.
+  virtual void batch_norm_forward_train(const Tensor& input, const Tensor* weight,
+                                        const Tensor* bias, Tensor* running_mean,
+                                        Tensor* running_var, float momentum, float eps,
+                                        bool relu, Tensor& output, Tensor& save_mean,
+                                        Tensor& save_invstd) = 0;
+  // Inference: y = (x - mean) / sqrt(var + eps) * weight + bias with given mean and var [C].
+  virtual void batch_norm_forward_inference(const Tensor& input, const Tensor* weight,
+                                            const Tensor* bias, const Tensor& mean,
+                                            const Tensor& var, float eps, bool relu,
+                                            Tensor& output) = 0;
+  // Backward of the training forward (through the batch statistics), from its
+  // input and save_mean/save_invstd; grad_output is already through the ReLU.
+  // With xhat = (x - mean) * invstd and sums over the channel's count values:
+  //   grad_input  = weight * invstd * (dy - sum(dy)/count - xhat * sum(dy*xhat)/count)
+  //   grad_weight (+)= sum(dy * xhat), grad_bias (+)= sum(dy)
+  // grad_weight and grad_bias are null exactly when weight is (affine = false).
+  virtual void batch_norm_backward(const Tensor& input, const Tensor& grad_output,
+                                   const Tensor* weight, const Tensor& save_mean,
+                                   const Tensor& save_invstd, Tensor& grad_input,
+                                   Tensor* grad_weight, Tensor* grad_bias, bool accumulate) = 0;
 
   // ---- pointwise activations (alpha: LeakyReLU's negative slope, ignored otherwise)
   virtual void activation_forward(Activation a, float alpha, const Tensor& input,

@@ -35,6 +35,27 @@ Tensor pool2d_forward(Backend& be, const Tensor& input, const Pool2dParams& p,
 Tensor pool2d_backward(Backend& be, const Tensor& input, const Tensor& grad_output,
                        const Tensor* argmax, const Pool2dParams& p);
 
+// ---- adaptive average pooling to [N, C, out_h, out_w] (1 x 1: global average pooling)
+Tensor adaptive_avg_pool2d_forward(Backend& be, const Tensor& input, int64_t out_h, int64_t out_w);
+Tensor adaptive_avg_pool2d_backward(Backend& be, const Tensor& grad_output,
+                                    const Shape& input_shape);
+
+// ---- batch normalization over channel dim 1 of [N, C, H, W] or [N, C] (see
+// Backend). Training needs more than one value per channel (PyTorch's rule).
+struct BatchNormSaved {
+  Tensor mean, invstd;  // f32 [C], for batch_norm_backward
+};
+Tensor batch_norm_forward_train(Backend& be, const Tensor& input, const Tensor* weight,
+                                const Tensor* bias, Tensor* running_mean, Tensor* running_var,
+                                float momentum, float eps, bool relu, BatchNormSaved& saved);
+Tensor batch_norm_forward_inference(Backend& be, const Tensor& input, const Tensor* weight,
+                                    const Tensor* bias, const Tensor& mean, const Tensor& var,
+                                    float eps, bool relu);
+// grad_weight/grad_bias: given exactly when weight is.
+Tensor batch_norm_backward(Backend& be, const Tensor& input, const Tensor& grad_output,
+                           const Tensor* weight, const BatchNormSaved& saved,
+                           Tensor* grad_weight, Tensor* grad_bias, bool accumulate);
+
 // ---- activations and softmax
 Tensor activation_forward(Backend& be, Activation a, float alpha, const Tensor& input);
 Tensor activation_backward(Backend& be, Activation a, float alpha, const Tensor& input,

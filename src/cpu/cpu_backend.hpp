@@ -33,6 +33,19 @@ class CpuBackend final : public Backend {
   void pool2d_backward(const Tensor& input, const Tensor& grad_output, const Tensor* argmax,
                        const Pool2dParams& p, Tensor& grad_input) override;
 
+  void adaptive_avg_pool2d_forward(const Tensor& input, Tensor& output) override;
+  void adaptive_avg_pool2d_backward(const Tensor& grad_output, Tensor& grad_input) override;
+  void batch_norm_forward_train(const Tensor& input, const Tensor* weight, const Tensor* bias,
+                                Tensor* running_mean, Tensor* running_var, float momentum,
+                                float eps, bool relu, Tensor& output, Tensor& save_mean,
+                                Tensor& save_invstd) override;
+  void batch_norm_forward_inference(const Tensor& input, const Tensor* weight,
+                                    const Tensor* bias, const Tensor& mean, const Tensor& var,
+                                    float eps, bool relu, Tensor& output) override;
+  void batch_norm_backward(const Tensor& input, const Tensor& grad_output, const Tensor* weight,
+                           const Tensor& save_mean, const Tensor& save_invstd, Tensor& grad_input,
+                           Tensor* grad_weight, Tensor* grad_bias, bool accumulate) override;
+
   void activation_forward(Activation a, float alpha, const Tensor& input,
                           Tensor& output) override;
   void activation_backward(Activation a, float alpha, const Tensor& input, const Tensor& output,

@@ -59,6 +59,27 @@ class CudnnBackend final : public Backend {
                        Tensor& dx) override {
     cuda_.pool2d_backward(x, dy, idx, p, dx);
   }
+  void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) override {
+    cuda_.adaptive_avg_pool2d_forward(x, y);
+  }
+  void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) override {
+    cuda_.adaptive_avg_pool2d_backward(dy, dx);
+  }
+  void batch_norm_forward_train(const Tensor& x, const Tensor* w, const Tensor* b, Tensor* rm,
+                                Tensor* rv, float momentum, float eps, bool relu, Tensor& y,
+                                Tensor& mean, Tensor& invstd) override {
+    cuda_.batch_norm_forward_train(x, w, b, rm, rv, momentum, eps, relu, y, mean, invstd);
+  }
+  void batch_norm_forward_inference(const Tensor& x, const Tensor* w, const Tensor* b,
+                                    const Tensor& mean, const Tensor& var, float eps, bool relu,
+                                    Tensor& y) override {
+    cuda_.batch_norm_forward_inference(x, w, b, mean, var, eps, relu, y);
+  }
+  void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor* w, const Tensor& mean,
+                           const Tensor& invstd, Tensor& dx, Tensor* dw, Tensor* db,
+                           bool acc) override {
+    cuda_.batch_norm_backward(x, dy, w, mean, invstd, dx, dw, db, acc);
+  }
   void activation_forward(Activation a, float alpha, const Tensor& x, Tensor& y) override {
     cuda_.activation_forward(a, alpha, x, y);
   }
