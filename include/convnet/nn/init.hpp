@@ -24,6 +24,12 @@ void normal_(Tensor& tensor, float mean, float stddev, uint64_t seed = next_seed
 void kaiming_uniform_(Tensor& weight, float gain = relu_gain(), uint64_t seed = next_seed());
 // N(0, gain / sqrt(fan_in))
 void kaiming_normal_(Tensor& weight, float gain = relu_gain(), uint64_t seed = next_seed());
+// PyTorch's mode argument: which fan the variance preserves. torchvision's
+// ResNet uses kaiming_normal_(w, FanMode::FanOut) (mode="fan_out", relu gain).
+enum class FanMode { FanIn, FanOut };
+// N(0, gain / sqrt(fan)), fan = fan_in or fan_out
+void kaiming_normal_(Tensor& weight, FanMode mode, float gain = relu_gain(),
+                     uint64_t seed = next_seed());
 // U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out))
 void xavier_uniform_(Tensor& weight, float gain = 1.f, uint64_t seed = next_seed());
 // N(0, gain * sqrt(2 / (fan_in + fan_out)))

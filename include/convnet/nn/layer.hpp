@@ -66,6 +66,17 @@ struct Parameter {
   Tensor grad;  // same shape, dtype and device as value
 };
 
+// State that is not learned (PyTorch's buffers): BatchNorm's running_mean,
+// running_var and num_batches_tracked. Checkpoints save and load buffers with
+// the parameters; optimizers never see them (parameters() does not list them).
+struct Buffer {
+  std::string name;  // dotted path, as Parameter::name
+  Tensor value;
+  // Stays on the CPU when the layer moves (to()): a host-side counter such as
+  // num_batches_tracked, read on the host at every forward.
+  bool host_only = false;
+};
+
 class Layer {
  public:
   Layer() = default;
@@ -86,6 +97,8 @@ class Layer {
   // first; sets each Parameter::name to its dotted path from this layer.
   // Pointers stay valid for the layer's lifetime.
   std::vector<Parameter*> parameters();
+  // This layer's buffers, then each child's, depth first, named like parameters().
+  std::vector<Buffer*> buffers();
   // The registered children, in registration order, with their names.
   std::vector<std::pair<std::string, Layer*>> named_children() const;
   // The layer and its options as PyTorch's repr prints them:
@@ -140,6 +153,12 @@ class Layer {
   // shape, dtype and device. Names are non-empty, without '.', and unique among
   // this layer's parameters and children; otherwise convnet::Error.
   Parameter& register_parameter(const std::string& name, Tensor value);
+  // A new buffer `name` holding `value` (names as for parameters).
+  Buffer& register_buffer(const std::string& name, Tensor value, bool host_only = false);
+  // Runs `child`'s forward with a following ReLU computed inside it (the child
+  // must can_fuse_relu()); its backward then takes the gradient of the ReLU's
+  // output. For blocks that fuse what they own, as Sequential does.
+  static Tensor forward_fused_relu(Layer& child, const Tensor& input, Mode mode);
   // Takes ownership of `child` under `name` (same rules as above) and returns
   // it, typed, for the composite to keep: `conv_ = &register_module("conv", ...)`.
   template <typename L>
@@ -201,7 +220,13 @@ class Layer {
     std::string name;
     std::unique_ptr<Layer> layer;
   };
+  struct OwnBuffer {
+    std::string name;
+    std::unique_ptr<Buffer> buffer;
+  };
+  void name_buffers(const std::string& prefix, std::vector<Buffer*>& out);
   std::vector<OwnParameter> parameters_;
+  std::vector<OwnBuffer> buffers_;
   std::vector<Child> children_;
 
   enum class LastForward { None, Train, Eval };

@@ -1,4 +1,5 @@
 // The layers: convolution, pooling, activations, linear, flatten, dropout, softmax.
+// BatchNorm2d is in batch_norm.hpp, residual blocks in residual.hpp.
 // Each computes through convnet::ops on the backend chosen for it (Layer::set_backend).
 //
 // Options follow libtorch (convnet/nn/options.hpp): a layer takes its options
@@ -94,6 +95,27 @@ class AvgPool2d : public Pool2d {
 
  private:
   AvgPool2dOptions options_;
+};
+
+// PyTorch's AdaptiveAvgPool2d: [N, C, H, W] -> [N, C, out_h, out_w], each
+// output cell the mean of its window (Backend::adaptive_avg_pool2d_forward);
+// output_size 1 is global average pooling.
+class AdaptiveAvgPool2d : public Layer {
+ public:
+  explicit AdaptiveAvgPool2d(const AdaptiveAvgPool2dOptions& options);  // also takes a Pair: (1)
+  Tensor forward(const Tensor& input, Mode mode) override;
+  Tensor backward(const Tensor& grad_output) override;
+  std::string name() const override;
+  Shape output_shape(const Shape& input_shape) const override;
+  const AdaptiveAvgPool2dOptions& options() const { return options_; }
+  Backend::Op backend_op(bool) const override { return Backend::Op::AdaptiveAvgPool2d; }
+
+ protected:
+  void clear_cache() override { input_shape_ = Shape(); }
+
+ private:
+  AdaptiveAvgPool2dOptions options_;
+  Shape input_shape_;
 };
 
 // Shared by the pointwise activations.

@@ -115,6 +115,26 @@ class AvgPool2dOptions : public Pool2dOptionsBase<AvgPool2dOptions> {
   bool count_include_pad_ = true;
 };
 
+// torch::nn::AdaptiveAvgPool2dOptions: the output size (1 is global average pooling).
+class AdaptiveAvgPool2dOptions {
+ public:
+  AdaptiveAvgPool2dOptions(Pair output_size) : output_size_(output_size) {}  // NOLINT: implicit, as libtorch
+  CONVNET_OPTION(Pair, output_size);
+};
+
+// torch::nn::BatchNormOptions for BatchNorm2d, with PyTorch's defaults. momentum
+// nullopt is PyTorch's momentum=None: a cumulative average over every batch so
+// far (the factor is 1 / num_batches_tracked).
+class BatchNorm2dOptions {
+ public:
+  BatchNorm2dOptions(int64_t num_features) : num_features_(num_features) {}  // NOLINT: implicit, as libtorch
+  CONVNET_OPTION(int64_t, num_features);
+  CONVNET_OPTION(double, eps) = 1e-5;
+  CONVNET_OPTION(std::optional<double>, momentum) = 0.1;
+  CONVNET_OPTION(bool, affine) = true;
+  CONVNET_OPTION(bool, track_running_stats) = true;
+};
+
 // torch::nn::LinearOptions.
 class LinearOptions {
  public:
