@@ -3,6 +3,7 @@
 // each input cell's gradient from the output cells whose windows hold it, so
 // every output element is written once, planes spread over the cores.
 #include <cstdint>
+#include <vector>
 
 #include "cpu/cpu_backend.hpp"
 #include "cpu/parallel.hpp"
@@ -41,23 +42,30 @@ void CpuBackend::adaptive_avg_pool2d_backward(const Tensor& grad_output, Tensor&
   const int64_t planes = grad_input.size(0) * grad_input.size(1);
   const int64_t h = grad_input.size(2), w = grad_input.size(3);
   const int64_t oh = grad_output.size(2), ow = grad_output.size(3);
+  // Each input row's (and column's) covering cells, and each cell's extent,
+  // once for all planes: the index math stays out of the inner loop.
+  std::vector<int64_t> row_first(h), row_last(h), col_first(w), col_last(w), rows(oh), cols(ow);
+  for (int64_t r = 0; r < h; ++r) {
+    row_first[r] = adaptive_first_cell(r, h, oh);
+    row_last[r] = adaptive_last_cell(r, h, oh);
+  }
+  for (int64_t c = 0; c < w; ++c) {
+    col_first[c] = adaptive_first_cell(c, w, ow);
+    col_last[c] = adaptive_last_cell(c, w, ow);
+  }
+  for (int64_t i = 0; i < oh; ++i) rows[i] = adaptive_end(i, h, oh) - adaptive_start(i, h, oh);
+  for (int64_t j = 0; j < ow; ++j) cols[j] = adaptive_end(j, w, ow) - adaptive_start(j, w, ow);
   const float* dy = grad_output.data<float>();
   float* dx = grad_input.data<float>();
   parallel_for(planes, [&](int64_t plane) {
     const float* dyp = dy + plane * oh * ow;
     float* dxp = dx + plane * h * w;
     for (int64_t r = 0; r < h; ++r) {
-      const int64_t i0 = adaptive_first_cell(r, h, oh), i1 = adaptive_last_cell(r, h, oh);
       for (int64_t s = 0; s < w; ++s) {
-        const int64_t j0 = adaptive_first_cell(s, w, ow), j1 = adaptive_last_cell(s, w, ow);
         float sum = 0.f;
-        for (int64_t i = i0; i <= i1; ++i) {
-          const int64_t rows = adaptive_end(i, h, oh) - adaptive_start(i, h, oh);
-          for (int64_t j = j0; j <= j1; ++j) {
-            const int64_t cols = adaptive_end(j, w, ow) - adaptive_start(j, w, ow);
-            sum += dyp[i * ow + j] / static_cast<float>(rows * cols);
-          }
-        }
+        for (int64_t i = row_first[r]; i <= row_last[r]; ++i)
+          for (int64_t j = col_first[s]; j <= col_last[s]; ++j)
+            sum += dyp[i * ow + j] / static_cast<float>(rows[i] * cols[j]);
         dxp[r * w + s] = sum;
       }
     }

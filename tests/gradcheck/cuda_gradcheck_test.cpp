@@ -83,3 +83,39 @@ TEST_F(CudaGradcheck, Losses) {
 
 }  // namespace
 }  // namespace convnet::test
+
+namespace convnet::test {
+namespace {
+
+// Batch normalization, adaptive average pooling and a residual block on our
+// CUDA kernels (the cudnn backend's batch norm is checked by parity on a GPU).
+class CudaNormGradcheck : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda_available()) GTEST_SKIP() << "no GPU: " << cuda_unavailable_reason();
+  }
+};
+
+TEST_F(CudaNormGradcheck, BatchNormAdaptivePoolAndResidual) {
+  manual_seed(63);
+  const Device gpu = Device::cuda(0);
+  std::vector<std::pair<std::unique_ptr<nn::Layer>, Tensor>> cases;
+  cases.emplace_back(std::make_unique<nn::BatchNorm2d>(3), Tensor::randn({3, 3, 4, 5}, Device::cpu(), 3200));
+  cases.emplace_back(std::make_unique<nn::AdaptiveAvgPool2d>(nn::Pair(2, 3)),
+                     Tensor::randn({2, 2, 5, 7}, Device::cpu(), 3201));
+  auto body = std::make_unique<nn::Sequential>();
+  body->add<nn::Conv2d>(nn::Conv2dOptions(2, 2, 3).padding(1).bias(false));
+  body->add<nn::BatchNorm2d>(2);
+  body->add<nn::Tanh>();
+  cases.emplace_back(std::make_unique<nn::Residual>(std::move(body)),
+                     Tensor::randn({2, 2, 4, 4}, Device::cpu(), 3202));
+  for (auto& [layer, x] : cases) {
+    SCOPED_TRACE(layer->name());
+    layer->set_backend(Backend::Kind::Cuda);
+    layer->to(gpu);
+    EXPECT_TRUE(check_layer_gradients(*layer, x.to(gpu)));
+  }
+}
+
+}  // namespace
+}  // namespace convnet::test
