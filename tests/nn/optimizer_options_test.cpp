@@ -167,8 +167,7 @@ TEST(OptimizerOptions, OutOfRangeOptionsNameTheOptimizerAndTheValue) {
 
 TEST(OptimizerParameters, AnEmptyListIsRefused) {
   // PyTorch: "optimizer got an empty parameter list".
-  // Params{}: a bare `{}` could be no parameters or no parameter groups (as in libtorch).
-  EXPECT_EQ(error_message([] { nn::SGD(Params{}, nn::SGDOptions(0.1f)); }),
+  EXPECT_EQ(error_message([] { nn::SGD({}, nn::SGDOptions(0.1f)); }),
             "SGD: optimizer got an empty parameter list");
   EXPECT_EQ(error_message([] { nn::Adam(Params{}); }),
             "Adam: optimizer got an empty parameter list");

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <string>
@@ -29,8 +30,11 @@ namespace {
 
 using Params = std::vector<nn::Parameter*>;
 
-// A list of groups and a list of parameters are told apart by their elements;
-// `{}` alone would be ambiguous (as in libtorch), so tests spell Params{}.
+// A braced list of parameters and a braced list of groups are told apart by
+// their elements (`{&w, &b}` is parameters, which std::vector<ParamGroup>'s
+// iterator-pair constructor would otherwise also take).
+static_assert(std::is_constructible_v<nn::SGD, std::initializer_list<nn::Parameter*>,
+                                      nn::SGDOptions>);
 static_assert(std::is_constructible_v<nn::SGD, Params, nn::SGDOptions>);
 static_assert(std::is_constructible_v<nn::SGD, std::vector<nn::ParamGroup<nn::SGDOptions>>,
                                       nn::SGDOptions>);
@@ -373,6 +377,19 @@ TEST(OptimizerParamGroups, TrainerScheduleScalesEveryGroup) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i)
     EXPECT_EQ(bits(got[i]->value), bits(want[i]->value)) << got[i]->name;
+}
+
+// `{&w, &b}` is one list of two parameters, not two groups; `{{w}, {b}}` two groups.
+TEST(OptimizerParamGroups, BracedListsOfParametersAndOfGroups) {
+  Toy toy(17);
+  nn::SGD list({&toy.w1, &toy.b1}, nn::SGDOptions(0.1f));
+  ASSERT_EQ(list.param_groups().size(), 1u);
+  EXPECT_EQ(list.param_groups()[0].params(), (Params{&toy.w1, &toy.b1}));
+  nn::AdamW adamw({&toy.w2, &toy.b2});
+  EXPECT_EQ(adamw.param_groups().size(), 1u);
+  nn::Adam groups({{{&toy.w1}}, {{&toy.b1}}});
+  EXPECT_EQ(groups.param_groups().size(), 2u);
+  EXPECT_EQ(error_message([] { nn::Adam({}); }), "Adam: optimizer got an empty parameter list");
 }
 
 // ---- What is refused

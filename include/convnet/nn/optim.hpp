@@ -41,6 +41,7 @@
 // next set_lr(). With one group set_lr(lr) is simply its rate.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -179,6 +180,10 @@ class SGD : public Optimizer {
   // Throws convnet::Error for lr, momentum or weight_decay < 0, a dampening
   // that is not finite, and nesterov without momentum or with dampening.
   SGD(std::vector<Parameter*> params, const SGDOptions& options);
+  // A braced list of parameters, `{&w, &b}`: without it the list would also fit
+  // std::vector<ParamGroup>'s iterator-pair constructor (a Parameter* is an iterator).
+  SGD(std::initializer_list<Parameter*> params, const SGDOptions& options)
+      : SGD(std::vector<Parameter*>(params), options) {}
   // Groups without options take `defaults`. The checks of the list constructor,
   // for every group's options and for the defaults.
   SGD(std::vector<ParamGroup<SGDOptions>> groups, const SGDOptions& defaults);
@@ -199,6 +204,8 @@ class Adam : public Optimizer {
  public:
   // Throws convnet::Error for lr, eps or weight_decay < 0 and betas outside [0, 1).
   explicit Adam(std::vector<Parameter*> params, const AdamOptions& options = AdamOptions());
+  explicit Adam(std::initializer_list<Parameter*> params, const AdamOptions& options = AdamOptions())
+      : Adam(std::vector<Parameter*>(params), options) {}  // as SGD's
   // Groups without options take `defaults`; the checks of the list constructor
   // for every group's options and for the defaults.
   explicit Adam(std::vector<ParamGroup<AdamOptions>> groups,
@@ -221,6 +228,9 @@ class AdamW : public Adam {
  public:
   // The checks of Adam.
   explicit AdamW(std::vector<Parameter*> params, const AdamWOptions& options = AdamWOptions());
+  explicit AdamW(std::initializer_list<Parameter*> params,
+                 const AdamWOptions& options = AdamWOptions())
+      : AdamW(std::vector<Parameter*>(params), options) {}  // as SGD's
   explicit AdamW(std::vector<ParamGroup<AdamWOptions>> groups,
                  const AdamWOptions& defaults = AdamWOptions());
 };
