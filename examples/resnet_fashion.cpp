@@ -110,13 +110,14 @@ int run(const Flags& f) {
 
   // Weight decay on the convolution and linear weights only; BatchNorm's
   // weights and biases and the linear bias (every parameter of rank <= 1) are
-  // left alone, as in the usual PyTorch recipe.
-  std::vector<nn::Parameter*> decay, no_decay;
-  for (nn::Parameter* p : net.parameters()) (p->value.dim() > 1 ? decay : no_decay).push_back(p);
-  const nn::SGDOptions base = nn::SGDOptions(f.lr).momentum(f.momentum).nesterov(true);
-  nn::SGD optimizer(
-      {nn::ParamGroup<nn::SGDOptions>(decay, nn::SGDOptions(base).weight_decay(f.weight_decay)),
-       nn::ParamGroup<nn::SGDOptions>(no_decay, nn::SGDOptions(base).weight_decay(0.f))});
+  // left alone: two parameter groups, the usual PyTorch recipe.
+  const nn::SGDOptions options =
+      nn::SGDOptions(f.lr).momentum(f.momentum).nesterov(true).weight_decay(f.weight_decay);
+  const nn::WeightDecaySplit split = nn::split_weight_decay(net.parameters());
+  const std::vector<nn::Parameter*>& decay = split.decay;
+  const std::vector<nn::Parameter*>& no_decay = split.no_decay;
+  nn::SGD optimizer({{split.decay}, {split.no_decay, nn::SGDOptions(options).weight_decay(0.f)}},
+                    options);
   optimizer.set_backend(kind);
   if (!f.eval_only && !f.load.empty() && std::ifstream(optimizer_path(f.load)).good()) {
     io::load_optimizer(optimizer, optimizer_path(f.load));

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "io/parameters_digest.hpp"
 #include "io/safetensors_view.hpp"
@@ -191,6 +192,11 @@ std::string metadata_value(const Metadata& metadata, const std::string& key,
 }
 
 constexpr const char* kParametersDigest = "parameters_digest";
+// Parameter groups: how many parameters each holds, and each one's learning
+// rate, as lists "3, 2" and "0.100000001, 0.0500000007". Files written before
+// groups existed have neither: they load into any grouping, "lr" setting the rate.
+constexpr const char* kGroupSizes = "param_group_sizes";
+constexpr const char* kGroupLrs = "param_group_lrs";
 
 // The pairing check of load_optimizer (see OptimizerLoadOptions). Files saved
 // before the digest existed have none and load unchecked.
@@ -208,6 +214,44 @@ void check_parameters_digest(const Metadata& metadata, nn::Optimizer& optimizer,
                 "save that crashed before its optimizer file was written, does not match. "
                 "Nothing was loaded; OptimizerLoadOptions().check_parameters(false) loads it "
                 "anyway");
+}
+
+// A learning rate as text: 9 significant digits round-trip a float.
+std::string float_text(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  return text;
+}
+
+// A learning rate read back: a finite number >= 0, or an error naming `what`.
+float parse_lr(const std::string& text, const std::string& path, const std::string& what) {
+  char* end = nullptr;
+  errno = 0;
+  const float lr = std::strtof(text.c_str(), &end);
+  CONVNET_CHECK(!text.empty() && *end == '\0' && errno == 0 && lr >= 0.f && std::isfinite(lr),
+                "load_optimizer: ", path, ": ", what, " \"", text,
+                "\" is not a non-negative number");
+  return lr;
+}
+
+// "3, 2" -> {"3", "2"}: the lists save_optimizer writes.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(", ", start);
+    items.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) return items;
+    start = comma + 2;
+  }
+}
+
+// The groups' sizes, "3, 2" (PyTorch's load_state_dict refuses other groups).
+std::string group_sizes(const nn::Optimizer& optimizer) {
+  std::string sizes;
+  for (const nn::OptimizerParamGroup& group : optimizer.param_groups())
+    append(sizes, std::to_string(group.params().size()));
+  return sizes;
 }
 
 const unsigned char* as_bytes(const std::string& bytes) {
@@ -245,7 +289,7 @@ Metadata load_safetensors(nn::Layer& model, const std::string& path) {
 }
 
 void save_optimizer(nn::Optimizer& optimizer, const std::string& path, const Metadata& metadata) {
-  for (const char* key : {"step", "lr", "optimizer", kParametersDigest})
+  for (const char* key : {"step", "lr", "optimizer", kParametersDigest, kGroupSizes, kGroupLrs})
     CONVNET_CHECK(metadata.count(key) == 0, "save_optimizer: metadata key \"", key,
                   "\" is reserved for the optimizer's own value");
   // Zero state before the first step behaves like no state, and a file with
@@ -253,13 +297,16 @@ void save_optimizer(nn::Optimizer& optimizer, const std::string& path, const Met
   optimizer.ensure_state();
   NamedTensors tensors;
   for (const auto& [name, tensor] : optimizer.state()) tensors.emplace_back(name, *tensor);
-  char lr[32];
-  std::snprintf(lr, sizeof lr, "%.9g", optimizer.lr());  // 9 digits round-trip a float
+  std::string lrs;
+  for (const nn::OptimizerParamGroup& group : optimizer.param_groups())
+    append(lrs, float_text(group.lr()));
   Metadata all = metadata;
   all["step"] = std::to_string(optimizer.step_count());
-  all["lr"] = lr;
+  all["lr"] = float_text(optimizer.lr());
   all["optimizer"] = optimizer.name();
   all[kParametersDigest] = detail::digest_hex(detail::parameters_digest(optimizer.parameters()));
+  all[kGroupSizes] = group_sizes(optimizer);
+  all[kGroupLrs] = lrs;
   write_safetensors(path, tensors, all);
 }
 
@@ -279,20 +326,47 @@ Metadata load_optimizer(nn::Optimizer& optimizer, const std::string& path,
   const long long step = std::strtoll(step_text.c_str(), &end, 10);
   CONVNET_CHECK(!step_text.empty() && *end == '\0' && errno == 0 && step >= 0, "load_optimizer: ",
                 path, ": step \"", step_text, "\" is not a non-negative integer");
-  errno = 0;
-  const float lr = std::strtof(lr_text.c_str(), &end);
-  CONVNET_CHECK(!lr_text.empty() && *end == '\0' && errno == 0 && lr >= 0.f && std::isfinite(lr),
-                "load_optimizer: ", path, ": lr \"", lr_text, "\" is not a non-negative number");
+  const float lr = parse_lr(lr_text, path, "lr");
+  const size_t group_count = optimizer.param_groups().size();
+  const auto saved_sizes = metadata.find(kGroupSizes);
+  const auto saved_lrs = metadata.find(kGroupLrs);
+  std::vector<float> group_lrs;
+  if (saved_lrs != metadata.end())
+    for (const std::string& item : split_list(saved_lrs->second))
+      group_lrs.push_back(parse_lr(item, path, "param_group_lrs entry"));
+  // Run once the file is known to fit the optimizer's state, before anything
+  // is copied: for a file of another model, names and shapes say more.
+  const auto check_groups = [&] {
+    if (saved_sizes != metadata.end()) {
+      const std::string now = group_sizes(optimizer);
+      CONVNET_CHECK(saved_sizes->second == now, "load_optimizer: ", path,
+                    " was saved by an optimizer whose parameter groups hold ", saved_sizes->second,
+                    " parameters, but this one's hold ", now,
+                    " (PyTorch's load_state_dict refuses it too: each group's learning rate "
+                    "would go to other parameters). Build the optimizer with the groups it was "
+                    "saved with; nothing was loaded");
+    }
+    CONVNET_CHECK(saved_lrs == metadata.end() || group_lrs.size() == group_count,
+                  "load_optimizer: ", path, ": param_group_lrs \"",
+                  saved_lrs == metadata.end() ? "" : saved_lrs->second, "\" has ",
+                  group_lrs.size(), " rates but the optimizer has ", group_count,
+                  " parameter groups; nothing was loaded");
+  };
 
   optimizer.ensure_state();
   std::vector<Target> targets;
   for (const auto& [name, tensor] : optimizer.state()) targets.push_back({name, tensor});
   // After the fit check: a file for other shapes is better named by its shapes.
   load_into("load_optimizer", path, view, targets, LoadOptions(), [&] {
+    check_groups();
     if (options.check_parameters()) check_parameters_digest(metadata, optimizer, path, step_text);
   });
   optimizer.set_step_count(step);
-  optimizer.set_lr(lr);
+  if (saved_lrs != metadata.end()) {
+    for (size_t g = 0; g < group_count; ++g) optimizer.param_group(g).set_lr(group_lrs[g]);
+  } else {
+    optimizer.set_lr(lr);  // a file from before parameter groups
+  }
   return metadata;
 }
 

@@ -155,8 +155,9 @@ Metadata load_safetensors(nn::Layer& model, const std::string& path);
 // ---- Optimizers
 
 // Optimizer state ("<param>.exp_avg", ...) with metadata "optimizer" (its
-// name), "step", "lr", and "parameters_digest": a 64-bit digest of the names,
-// shapes and values of the parameters the optimizer updates, taken when saved.
+// name), "step", "lr" (the first parameter group's), and "parameters_digest": a
+// 64-bit digest of the names, shapes and values of the parameters the optimizer
+// updates, taken when saved.
 // Save the model and its optimizer at the same step, and on resume load the
 // model file first:
 //   io::save_safetensors(net, "m.safetensors");  io::save_optimizer(opt, "m.optimizer.safetensors");
@@ -168,6 +169,16 @@ Metadata load_safetensors(nn::Layer& model, const std::string& path);
 // before it wrote the optimizer file) is a convnet::Error that says so, with
 // nothing loaded. Files written before the digest existed load unchecked.
 // Loading is strict, with the same dtype conversions as a model.
+//
+// Parameter groups (nn::ParamGroup): the state is per parameter, named by it,
+// so groups change no tensor name. The metadata also holds each group's size
+// and learning rate ("param_group_sizes" "3, 2", "param_group_lrs"); loading
+// restores every group's rate and refuses a file whose groups hold other
+// numbers of parameters (as PyTorch's load_state_dict does). The other
+// hyperparameters (momentum, weight decay, each group's initial rate) are not
+// stored: they come from the code that builds the optimizer, whereas PyTorch's
+// load_state_dict would restore them. A file without the group entries (written
+// before groups existed) loads into any grouping, "lr" going through set_lr().
 void save_optimizer(nn::Optimizer& optimizer, const std::string& path,
                     const Metadata& metadata = {});
 

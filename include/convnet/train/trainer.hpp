@@ -93,6 +93,9 @@ class Trainer {
           TrainerOptions options = TrainerOptions());
   // Sets the optimizer's learning rate to schedule.lr(step) before each step,
   // step counting from 0 across fit() calls. The schedule must outlive the Trainer.
+  // With parameter groups this is optimizer.set_lr(): the first group follows
+  // the schedule and the others keep their ratio to it (nn/optim.hpp);
+  // EpochMetrics::lr is the first group's.
   Trainer(nn::Layer& model, nn::Loss& loss, nn::Optimizer& optimizer,
           const LrSchedule& schedule, TrainerOptions options = TrainerOptions());
   // A temporary schedule would be gone before fit() reads it.
