@@ -161,8 +161,10 @@ class Backend {
   // (both or neither) they are updated in place:
   //   running_mean = (1 - momentum) * running_mean + momentum * mean
   //   running_var  = (1 - momentum) * running_var  + momentum * var * count / (count - 1)
-  // Statistics are deterministic: each channel's sums are combined in an order
-  // fixed by the shape alone.
+  // Statistics on the CPU and CUDA backends are deterministic: each channel's
+  // sums are combined in an order fixed by the shape alone. cuDNN's batch-norm
+  // graphs promise no such order, so the cudnn backend runs ours in
+  // deterministic mode (docs/determinism.md).
   virtual void batch_norm_forward_train(const Tensor& input, const Tensor* weight,
                                         const Tensor* bias, Tensor* running_mean,
                                         Tensor* running_var, float momentum, float eps,
