@@ -341,7 +341,7 @@ TEST(Augmentation, RejectsBadValuesNamingThem) {
   const std::string too_big = error_message([&] { DataLoader loader(images, options); });
   EXPECT_NE(too_big.find("9 x 5"), std::string::npos) << too_big;
   EXPECT_NE(too_big.find("8 x 7"), std::string::npos) << too_big;
-  options.augmentation = Augmentation().random_crop({8, 8}, 1);  // the padded size itself: allowed
+  options.augmentation = Augmentation().random_crop({8, 7}, 1);  // the padded size itself: allowed
   EXPECT_NO_THROW(DataLoader loader(images, options));
 
   Dataset rows;  // feature rows [N, F]: no image to crop or mirror
