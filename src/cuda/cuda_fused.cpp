@@ -25,6 +25,10 @@ std::string CudaBackend::path(Op op) const {
     case Op::Conv2dBiasReLU: return direct ? "direct kernel, relu kernel" : "implicit gemm, relu kernel";
     case Op::Linear: return "cublas gemm, bias kernel";
     case Op::LinearBiasReLU: return "cublas gemm, bias + relu kernels";
+    case Op::BatchNorm: return "batch-norm kernels (deterministic statistics, normalize + affine)";
+    case Op::BatchNormReLU:
+      return "batch-norm kernels (deterministic statistics, fused normalize + affine + relu)";
+    case Op::AdaptiveAvgPool2d: return "adaptive average pool kernel (gather backward)";
     default: return "kernel";
   }
 }
