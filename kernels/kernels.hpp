@@ -110,6 +110,39 @@ void pool2d_forward(const PoolGeometry& g, const float* input, float* output, in
 void pool2d_backward(const PoolGeometry& g, const float* input, const float* grad_output,
                      const int32_t* argmax, float* grad_input, cudaStream_t stream);
 
+// ---- adaptive_pool.cu: adaptive average pooling, input [planes = N*C, h, w] ->
+// output [planes, oh, ow]; windows: kernels/adaptive_pool_index.hpp. Sums in
+// double, divided by the window's size. Backward gathers (no atomics) and
+// overwrites grad_input.
+void adaptive_avg_pool2d_forward(const float* input, int64_t planes, int64_t h, int64_t w,
+                                 int64_t oh, int64_t ow, float* output, cudaStream_t stream);
+void adaptive_avg_pool2d_backward(const float* grad_output, int64_t planes, int64_t h, int64_t w,
+                                  int64_t oh, int64_t ow, float* grad_input, cudaStream_t stream);
+
+// ---- batch_norm.cu: batch normalization over channel c of [n, channels, hw]
+// (semantics: Backend). Statistics and parameter gradients are deterministic
+// (an order fixed by the shape); running_mean/var (both or neither, may be
+// null) are updated on the device. weight/bias may be null (1 and 0);
+// grad_weight/grad_bias are null exactly when weight is.
+struct BatchNormShape {
+  int64_t n, channels, hw;
+};
+// Bytes of workspace batch_norm_forward_train and batch_norm_backward need (8-byte aligned).
+size_t batch_norm_workspace(const BatchNormShape& s);
+void batch_norm_forward_train(const BatchNormShape& s, const float* input, const float* weight,
+                              const float* bias, float* running_mean, float* running_var,
+                              float momentum, float eps, bool relu, float* output,
+                              float* save_mean, float* save_invstd, void* workspace,
+                              cudaStream_t stream);
+void batch_norm_forward_inference(const BatchNormShape& s, const float* input,
+                                  const float* weight, const float* bias, const float* mean,
+                                  const float* var, float eps, bool relu, float* output,
+                                  cudaStream_t stream);
+void batch_norm_backward(const BatchNormShape& s, const float* input, const float* grad_output,
+                         const float* weight, const float* save_mean, const float* save_invstd,
+                         float* grad_input, float* grad_weight, float* grad_bias, bool accumulate,
+                         void* workspace, cudaStream_t stream);
+
 // ---- activation.cu (semantics: src/cpu/activation.cpp)
 void activation_forward(Activation a, float alpha, const float* input, float* output,
                         int64_t count, cudaStream_t stream);

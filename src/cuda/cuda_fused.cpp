@@ -25,6 +25,9 @@ std::string CudaBackend::path(Op op) const {
     case Op::Conv2dBiasReLU: return direct ? "direct kernel, relu kernel" : "implicit gemm, relu kernel";
     case Op::Linear: return "cublas gemm, bias kernel";
     case Op::LinearBiasReLU: return "cublas gemm, bias + relu kernels";
+    case Op::BatchNorm: return "statistics kernels, normalize kernel";
+    case Op::BatchNormReLU: return "statistics kernels, normalize + relu kernel";
+    case Op::AdaptiveAvgPool2d: return "adaptive pool kernel";
     default: return "kernel";
   }
 }
