@@ -9,6 +9,7 @@
 #include "cudnn/cudnn_hooks.hpp"
 #include "cudnn/cudnn_library.hpp"
 #include "cudnn/cudnn_linear.hpp"
+#include "cudnn/batch_norm_probe.hpp"
 #include "cudnn/cudnn_probe.hpp"
 #include "kernels/kernels.hpp"
 
@@ -36,11 +37,15 @@ void* ptr(const Tensor& t) { return t.raw_data(); }
 }  // namespace
 
 CudnnBackend::CudnnBackend(Backend& fallback)
-    : cuda_(fallback), graphs_(plan_capacity(), workspace_cap()), linear_(std::make_unique<LinearLt>()) {}
+    : cuda_(fallback),
+      graphs_(plan_capacity(), workspace_cap()),
+      bn_graphs_(plan_capacity(), workspace_cap()),
+      linear_(std::make_unique<LinearLt>()),
+      constants_(std::make_unique<std::map<std::tuple<int, int64_t, bool>, Tensor>>()) {}
 
-// Handles are not destroyed: the backend lives until the process exits, when
-// CUDA may already be shutting down (as Context does).
-CudnnBackend::~CudnnBackend() = default;
+// Handles and the batch norm's ones/zeros are not destroyed: the backend lives
+// until the process exits, when CUDA may already be shutting down (as Context does).
+CudnnBackend::~CudnnBackend() { (void)constants_.release(); }
 
 cudnnHandle_t CudnnBackend::handle(int device) {
   CONVNET_CHECK(device >= 0 && device < kMaxDevices, "cuDNN backend: device ", device,
@@ -197,6 +202,17 @@ std::string CudnnBackend::path(Op op) const {
     case Op::LinearBiasReLU:
       return linear_path(linear_->counts(true), "cublasLt, bias+relu epilogue", cuda_.path(op));
     case Op::Softmax: return "cudnnSoftmax";
+    // Backward runs the plain batchnorm_backward graph for both (its grad_output
+    // is already through the ReLU), so it is named under BatchNorm only, as the
+    // conv backward is under Conv2d.
+    case Op::BatchNorm:
+      return bn_path(bn_routes(), {BnOp::Train, BnOp::Inference, BnOp::Backward},
+                     deterministic() ? "fallback: cuda (deterministic mode)" : "cudnn graph (batchnorm)");
+    case Op::BatchNormReLU:
+      return bn_path(bn_routes(), {BnOp::TrainRelu, BnOp::InferenceRelu},
+                     deterministic() ? "fallback: cuda (deterministic mode)"
+                                     : "cudnn fused graph (batchnorm+relu)");
+    case Op::AdaptiveAvgPool2d: return "fallback: cuda (cudnn has no adaptive pooling)";
     default: return "cuda kernel";  // pooling, activations: our kernels
   }
 }
@@ -230,5 +246,8 @@ ConvRouteCounts probe_conv_routes() { return instance().conv_routes(); }
 ConvGraphStats probe_conv_stats() { return instance().conv_stats(); }
 size_t probe_set_plan_capacity(size_t capacity) { return instance().set_plan_capacity(capacity); }
 bool probe_refuse_fused_graphs(bool refuse) { return instance().set_refuse_fused(refuse); }
+// ---- batch_norm_probe.hpp
+BnRouteCounts probe_bn_routes() { return instance().bn_routes(); }
+BnGraphStats probe_bn_stats() { return instance().bn_stats(); }
 
 }  // namespace convnet::cudnn
