@@ -1,5 +1,7 @@
 // Tensor: a contiguous, row-major (NCHW for images) block of float32 or int32
-// values on the CPU or one CUDA device.
+// values on the CPU or one CUDA device. int64 exists for PyTorch's integer
+// state (BatchNorm's num_batches_tracked): it is stored, copied, moved, filled,
+// printed and saved, but no operation computes on it.
 //
 // Tensors are cheap handles: copying a Tensor shares its storage (like
 // torch::Tensor). clone() and to() make real copies. Every host/device transfer
@@ -19,14 +21,15 @@
 
 namespace convnet {
 
-enum class DType { F32, I32 };
+enum class DType { F32, I32, I64 };
 
 size_t dtype_size(DType dtype);
-const char* dtype_name(DType dtype);  // "f32", "i32"
+const char* dtype_name(DType dtype);  // "f32", "i32", "i64"
 
 template <typename T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::F32; };
 template <> struct dtype_of<int32_t> { static constexpr DType value = DType::I32; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = DType::I64; };
 
 // Owns one allocation; freed through the allocator of its device.
 struct Storage {
@@ -64,6 +67,8 @@ class Tensor {
                             Device device = Device::cpu());
   static Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape,
                             Device device = Device::cpu());
+  static Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape,
+                            Device device = Device::cpu());
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -93,7 +98,7 @@ class Tensor {
   // A view of rows [begin, end) along dimension 0, sharing storage.
   Tensor slice(int64_t begin, int64_t end) const;
 
-  Tensor& fill_(float value);  // int32 tensors store static_cast<int32_t>(value)
+  Tensor& fill_(float value);  // integer tensors store the value cast to their type
   Tensor& zero_() { return fill_(0.f); }
   // Copies src's values into this tensor (same shape and dtype; any devices).
   void copy_from(const Tensor& src);
@@ -118,5 +123,6 @@ class Tensor {
 
 extern template std::vector<float> Tensor::to_vector<float>() const;
 extern template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+extern template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 
 }  // namespace convnet

@@ -14,11 +14,19 @@ size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::F32: return sizeof(float);
     case DType::I32: return sizeof(int32_t);
+    case DType::I64: return sizeof(int64_t);
   }
   return 0;
 }
 
-const char* dtype_name(DType dtype) { return dtype == DType::F32 ? "f32" : "i32"; }
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "f32";
+    case DType::I32: return "i32";
+    case DType::I64: return "i64";
+  }
+  return "?";
+}
 
 bool cuda_compiled() { return cuda_hooks::compiled(); }
 int cuda_device_count() { return cuda_hooks::device_count(); }
@@ -136,6 +144,10 @@ Tensor Tensor::from_vector(const std::vector<int32_t>& values, const Shape& shap
   return from_host_values(values, shape, device);
 }
 
+Tensor Tensor::from_vector(const std::vector<int64_t>& values, const Shape& shape, Device device) {
+  return from_host_values(values, shape, device);
+}
+
 std::vector<int64_t> Tensor::strides() const {
   std::vector<int64_t> s(static_cast<size_t>(dim()), 1);
   for (int i = dim() - 2; i >= 0; --i) s[i] = s[i + 1] * shape_[i + 1];
@@ -217,11 +229,20 @@ Tensor& Tensor::fill_(float value) {
     if (dtype_ == DType::F32) {
       float* p = data<float>();
       for (int64_t i = 0; i < numel(); ++i) p[i] = value;
-    } else {
+    } else if (dtype_ == DType::I32) {
       int32_t* p = data<int32_t>();
       const int32_t v = static_cast<int32_t>(value);
       for (int64_t i = 0; i < numel(); ++i) p[i] = v;
+    } else {
+      int64_t* p = data<int64_t>();
+      const int64_t v = static_cast<int64_t>(value);
+      for (int64_t i = 0; i < numel(); ++i) p[i] = v;
     }
+  } else if (dtype_ == DType::I64) {
+    // The device fill writes 4-byte words; an i64 tensor is rare and small.
+    Tensor host = Tensor::empty(shape_, Device::cpu(), dtype_);
+    host.fill_(value);
+    copy_from(host);
   } else if (numel() > 0) {
     cuda_hooks::fill(device().index, raw_data(), dtype_, numel(), value);
   }
@@ -267,6 +288,7 @@ std::vector<T> Tensor::to_vector() const {
 
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 
 std::string Tensor::str() const {
   if (!defined()) return "Tensor(undefined)";

@@ -95,7 +95,7 @@ void put_scale(std::ostream& os, const Format& f, const std::string& indent) {
 
 std::string type_name(const Tensor& t) {
   return std::string(t.device().is_cpu() ? "CPU" : "CUDA") +
-         (t.dtype() == DType::F32 ? "FloatType" : "IntType");
+         (t.dtype() == DType::F32 ? "FloatType" : t.dtype() == DType::I32 ? "IntType" : "LongType");
 }
 
 // A matrix [rows, cols] starting at `base` in the flat values: libtorch's
@@ -218,8 +218,10 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   std::vector<double> values;
   if (host.dtype() == DType::F32) {
     for (float x : host.to_vector<float>()) values.push_back(x);
-  } else {
+  } else if (host.dtype() == DType::I32) {
     for (int32_t x : host.to_vector<int32_t>()) values.push_back(x);
+  } else {
+    for (int64_t x : host.to_vector<int64_t>()) values.push_back(static_cast<double>(x));
   }
   std::ostringstream out;  // a fresh stream: none of os's format flags leak in or out
   put_values(out, t, values);

@@ -7,6 +7,10 @@
 // caller asks for batch j - 1; so the worker gathers batch k + 1 while the caller
 // computes on batch k. One worker thread per epoch: start_epoch stops and joins
 // the previous one before it touches the order, so no state is shared mid-write.
+//
+// Augmentation happens in the gather (on the worker when prefetching): each
+// sample's crop and flip are drawn from (seed, epoch, sample index), so the
+// batches are the same with the worker or without it.
 #include "convnet/data/dataloader.hpp"
 
 #include <algorithm>
@@ -21,6 +25,7 @@
 #include "convnet/error.hpp"
 #include "convnet/random.hpp"
 #include "core/cuda_hooks.hpp"
+#include "data/sample_augmenter.hpp"
 
 namespace convnet::data {
 
@@ -68,6 +73,9 @@ struct DataLoader::Impl {
   int64_t count = 0;
   Shape sample_shape;    // one image's extents, e.g. [1, 28, 28]
   int64_t row_size = 0;  // elements per image
+  Shape out_sample_shape;    // a delivered sample's extents: sample_shape, or the crop's
+  int64_t out_row_size = 0;
+  detail::SampleAugmenter augmenter;  // disabled unless options.augmentation asks
   int64_t batches = 0;
   Tensor images;         // normalised: on the host, or on the GPU when device-resident
   Tensor labels;
@@ -90,7 +98,7 @@ struct DataLoader::Impl {
   int64_t batch_begin(int64_t k) const { return k * options.batch_size; }
   int64_t batch_rows(int64_t k) const { return std::min(options.batch_size, count - batch_begin(k)); }
   Shape batch_shape(int64_t rows) const {
-    std::vector<int64_t> dims = sample_shape.dims();
+    std::vector<int64_t> dims = out_sample_shape.dims();
     dims.insert(dims.begin(), rows);
     return Shape(std::move(dims));
   }
@@ -105,7 +113,11 @@ struct DataLoader::Impl {
     const size_t row_bytes = static_cast<size_t>(row_size) * sizeof(float);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t index = order[static_cast<size_t>(begin + r)];
-      std::memcpy(out + r * row_size, source + index * row_size, row_bytes);
+      if (augmenter.enabled())
+        augmenter.apply(source + index * row_size, augmenter.draw(options.seed, epoch, index),
+                        out + r * out_row_size);
+      else
+        std::memcpy(out + r * row_size, source + index * row_size, row_bytes);
       out_labels[r] = source_labels[index];
     }
   }
@@ -190,6 +202,10 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
   CONVNET_CHECK(options.batch_size > 0, "DataLoader: batch_size must be positive, got ",
                 options.batch_size);
   options.normalization.check("DataLoader: normalization", images.shape());
+  options.augmentation.check("DataLoader", images.shape());
+  CONVNET_CHECK(!options.augmentation.enabled() || !options.device_resident, "DataLoader: "
+                "augmentation (random_crop / horizontal_flip) runs in host mode only; set "
+                "device_resident = false (host mode prefetches while the GPU computes)");
   const Device device = options.device;
   CONVNET_CHECK(!options.device_resident || device.is_cuda(), "DataLoader: device_resident needs "
                 "a CUDA device, but the loader delivers to ", device);
@@ -202,6 +218,9 @@ DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options)
   s.sample_shape = Shape(std::vector<int64_t>(images.shape().dims().begin() + 1,
                                               images.shape().dims().end()));
   s.row_size = s.sample_shape.numel();
+  s.out_sample_shape = options.augmentation.output_shape(s.sample_shape);
+  s.out_row_size = s.out_sample_shape.numel();
+  s.augmenter = detail::SampleAugmenter(options.augmentation, s.sample_shape, options.normalization);
   s.batches = options.drop_last ? s.count / options.batch_size
                                 : (s.count + options.batch_size - 1) / options.batch_size;
 

@@ -178,6 +178,7 @@ LoadResult load_into(const std::string& who, const std::string& source,
 std::vector<Target> parameters_of(nn::Layer& model) {
   std::vector<Target> targets;
   for (nn::Parameter* p : model.parameters()) targets.push_back({p->name, &p->value});
+  for (nn::Buffer* b : model.buffers()) targets.push_back({b->name, &b->value});
   return targets;
 }
 
@@ -218,6 +219,7 @@ const unsigned char* as_bytes(const std::string& bytes) {
 void save_safetensors(nn::Layer& model, const std::string& path, const Metadata& metadata) {
   NamedTensors tensors;
   for (const nn::Parameter* p : model.parameters()) tensors.emplace_back(p->name, p->value);
+  for (const nn::Buffer* b : model.buffers()) tensors.emplace_back(b->name, b->value);
   write_safetensors(path, tensors, metadata);
 }
 

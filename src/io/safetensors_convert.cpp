@@ -44,7 +44,11 @@ std::optional<DType> natural_dtype(StoredDType dtype) {
   return std::nullopt;
 }
 
-bool converts_to(StoredDType from, DType target) { return natural_dtype(from) == target; }
+bool converts_to(StoredDType from, DType target) {
+  // An i64 tensor (num_batches_tracked) takes any integers, exactly.
+  if (target == DType::I64) return is_int(from);
+  return natural_dtype(from) == target;
+}
 
 Tensor to_tensor(const SafetensorsView& view, const StoredTensor& stored, DType target,
                  std::vector<Conversion>& conversions) {
@@ -55,6 +59,13 @@ Tensor to_tensor(const SafetensorsView& view, const StoredTensor& stored, DType 
   const int64_t n = tensor.numel();
   const unsigned char* in = stored.data;
   Conversion conversion{stored.name, stored_dtype_name(stored.dtype), target, 0};
+  if (target == DType::I64) {
+    int64_t* out = tensor.data<int64_t>();
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = stored.dtype == StoredDType::I64 ? load<int64_t>(in, i) : load<int32_t>(in, i);
+    if (stored.dtype != StoredDType::I64) conversions.push_back(std::move(conversion));
+    return tensor;
+  }
   switch (stored.dtype) {
     case StoredDType::F32:
     case StoredDType::I32:

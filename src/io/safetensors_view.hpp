@@ -47,7 +47,7 @@ SafetensorsView parse_safetensors(std::string where, const unsigned char* data, 
 // I32, I64 -> I32; none for the others.
 std::optional<DType> natural_dtype(StoredDType dtype);
 // Whether a stored tensor converts into `target`: floats into F32, integers into
-// I32. Integers never load into float tensors, nor floats into integer ones.
+// I32 or I64. Integers never load into float tensors, nor floats into integer ones.
 bool converts_to(StoredDType from, DType target);
 
 // A new CPU tensor of dtype `target` holding `stored`'s values (converts_to must

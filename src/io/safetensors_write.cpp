@@ -18,6 +18,7 @@ const char* safetensors_dtype(DType dtype) {
   switch (dtype) {
     case DType::F32: return "F32";
     case DType::I32: return "I32";
+    case DType::I64: return "I64";
   }
   CONVNET_FAIL("write_safetensors: unknown dtype");
 }

@@ -69,6 +69,14 @@ void kaiming_normal_(Tensor& weight, float gain, uint64_t seed) {
   normal_(weight, 0.f, gain / std::sqrt(fan_in_checked(weight, "kaiming_normal_")), seed);
 }
 
+void kaiming_normal_(Tensor& weight, FanMode mode, float gain, uint64_t seed) {
+  if (mode == FanMode::FanIn) return kaiming_normal_(weight, gain, seed);
+  CONVNET_CHECK(weight.defined(), "init::kaiming_normal_: the tensor is undefined");
+  const int64_t n = fan_out(weight.shape());
+  CONVNET_CHECK(n > 0, "init::kaiming_normal_: weight ", weight.shape(), " has fan_out 0");
+  normal_(weight, 0.f, gain / std::sqrt(static_cast<float>(n)), seed);
+}
+
 void xavier_uniform_(Tensor& weight, float gain, uint64_t seed) {
   const float bound = gain * std::sqrt(6.f / fan_sum_checked(weight, "xavier_uniform_"));
   uniform_(weight, -bound, bound, seed);

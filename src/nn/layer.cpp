@@ -14,9 +14,35 @@ void Layer::check_new_name(const std::string& name, const char* what) const {
   for (const OwnParameter& p : parameters_)
     CONVNET_CHECK(p.name != name, this->name(), ": ", what, " name \"", name,
                   "\" is taken by a parameter of this layer");
+  for (const OwnBuffer& b : buffers_)
+    CONVNET_CHECK(b.name != name, this->name(), ": ", what, " name \"", name,
+                  "\" is taken by a buffer of this layer");
   for (const Child& c : children_)
     CONVNET_CHECK(c.name != name, this->name(), ": ", what, " name \"", name,
                   "\" is taken by the child ", c.layer->name());
+}
+
+Buffer& Layer::register_buffer(const std::string& name, Tensor value, bool host_only) {
+  check_new_name(name, "register_buffer:");
+  CONVNET_CHECK(value.defined(), this->name(), ": register_buffer: \"", name,
+                "\" has an undefined tensor");
+  CONVNET_CHECK(!host_only || value.device().is_cpu(), this->name(), ": register_buffer: \"",
+                name, "\" is host-only but lives on ", value.device());
+  buffers_.push_back({name, std::make_unique<Buffer>(Buffer{name, std::move(value), host_only})});
+  return *buffers_.back().buffer;
+}
+
+Tensor Layer::forward_fused_relu(Layer& child, const Tensor& input, Mode mode) {
+  CONVNET_CHECK(child.can_fuse_relu(), child.name(), ": cannot compute a following ReLU itself");
+  child.set_fused_relu(true);
+  try {
+    Tensor out = child.forward(input, mode);
+    child.set_fused_relu(false);
+    return out;
+  } catch (...) {
+    child.set_fused_relu(false);
+    throw;
+  }
 }
 
 Parameter& Layer::register_parameter(const std::string& name, Tensor value) {
@@ -55,6 +81,20 @@ void Layer::name_parameters(const std::string& prefix, std::vector<Parameter*>& 
   for (Child& c : children_) c.layer->name_parameters(prefix + c.name + ".", out);
 }
 
+std::vector<Buffer*> Layer::buffers() {
+  std::vector<Buffer*> out;
+  name_buffers("", out);
+  return out;
+}
+
+void Layer::name_buffers(const std::string& prefix, std::vector<Buffer*>& out) {
+  for (OwnBuffer& b : buffers_) {
+    b.buffer->name = prefix + b.name;
+    out.push_back(b.buffer.get());
+  }
+  for (Child& c : children_) c.layer->name_buffers(prefix + c.name + ".", out);
+}
+
 std::vector<std::pair<std::string, Layer*>> Layer::named_children() const {
   std::vector<std::pair<std::string, Layer*>> out;
   for (const Child& c : children_) out.emplace_back(c.name, c.layer.get());
@@ -76,6 +116,8 @@ void Layer::to(Device device) {
     p.value = p.value.to(device);
     p.grad = p.grad.to(device);
   }
+  for (OwnBuffer& own : buffers_)
+    if (!own.buffer->host_only) own.buffer->value = own.buffer->value.to(device);
   for (Child& c : children_) c.layer->to(device);
   drop_saved();
 }

@@ -379,6 +379,7 @@ std::vector<ParityCase> all_parity_cases() {
   add_loss_cases(cases);
   add_optimizer_cases(cases);
   add_tensor_arith_cases(cases);
+  add_norm_cases(cases);
   return cases;
 }
 

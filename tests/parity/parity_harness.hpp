@@ -83,5 +83,7 @@ struct ParityCase {
 std::vector<ParityCase> all_parity_cases();
 // The tensor-arithmetic family, in tensor_arith_cases.cpp.
 void add_tensor_arith_cases(std::vector<ParityCase>& cases);
+// Batch normalization and adaptive average pooling, in norm_cases.cpp.
+void add_norm_cases(std::vector<ParityCase>& cases);
 
 }  // namespace convnet::parity

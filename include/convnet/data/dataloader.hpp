@@ -13,6 +13,13 @@
 // - Device-resident mode (a CUDA target only): the whole normalised data set is
 //   copied to the GPU once and batches are gathered there by a kernel; nothing
 //   crosses PCIe during an epoch except the permutation.
+// - Augmentation (options.augmentation: random crop with padding, random
+//   horizontal flip; see data::Augmentation in dataset.hpp) is applied per sample
+//   while a batch is gathered on the host (by the prefetch thread when prefetch
+//   is on), for any target device. Sample i of epoch e draws from (seed, e, i)
+//   alone, so batches do not depend on prefetch, threading or batch size.
+//   Device-resident mode does not augment: asking for both throws a
+//   convnet::Error (use host mode, which prefetches while the GPU computes).
 #pragma once
 
 #include <cstdint>
@@ -31,10 +38,11 @@ struct DataLoaderOptions {
   Device device = Device::cpu();  // where batches are delivered
   bool device_resident = false;   // only for a CUDA device
   bool prefetch = true;           // host mode: gather the next batch on a background thread
+  Augmentation augmentation{};    // none by default; host mode only; seeded by `seed`
 };
 
 struct Batch {
-  Tensor images;  // f32 [B, ...]: the data set's sample shape, on the loader's device
+  Tensor images;  // f32 [B, ...]: the data set's sample shape (cropped by an augmentation), on the loader's device
   Tensor labels;  // i32 [B]
   int64_t size() const { return labels.size(0); }
 };

@@ -2,6 +2,7 @@
 // their class labels (TensorDataset), and the MNIST / Fashion-MNIST loaders.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -83,5 +84,63 @@ struct Normalize {
 using Normalization = Normalize;  // its name before it became a public transform
 inline const Normalize kMnistNormalization{0.1307f, 0.3081f};
 inline const Normalize kFashionMnistNormalization{0.2860f, 0.3530f};
+
+// A crop's extent: one int for a square, or {height, width} (torchvision's size).
+struct CropSize {
+  CropSize(int64_t both) : height(both), width(both) {}  // NOLINT: implicit, like torchvision's int
+  CropSize(int64_t height, int64_t width) : height(height), width(width) {}
+  int64_t height, width;
+};
+
+// Random training-time augmentation of images, applied per sample by the
+// DataLoader (DataLoaderOptions::augmentation), as torchvision's
+//   transforms.RandomCrop(size, padding=padding)   then
+//   transforms.RandomHorizontalFlip(p)
+// in that order. The setters chain:
+//   options.augmentation = data::Augmentation().random_crop(28, 4);                   // digits: no flip
+//   options.augmentation = data::Augmentation().random_crop(28, 4).horizontal_flip(); // Fashion-MNIST
+// Both are off by default (a default Augmentation leaves every sample alone); an
+// evaluation loader simply does not set it.
+//
+// Semantics, per sample of an image data set [N, C, H, W]:
+// - random_crop(size, padding): the image is padded by `padding` on all four
+//   sides, then a window of `size` (one int: square; {h, w}) is cut at a top-left
+//   corner drawn uniformly from [0, H + 2*padding - h] x [0, W + 2*padding - w].
+//   With size = the image size that is the usual pad-and-shift: a shift of
+//   -padding..padding in each direction. A batch's sample shape is then [C, h, w].
+//   Padding value: torchvision pads the raw image with 0 before Normalize; the
+//   loader normalises each sample once when it is built, so it pads with the
+//   normalised value of a raw 0, (0 - mean[c]) / std[c] for channel c, and the
+//   batch equals torchvision's Pad(0) -> Crop -> Normalize exactly.
+// - horizontal_flip(p): the (cropped) image is mirrored left-right with
+//   probability p.
+// - The draws of sample i in epoch e are a pure function of (loader seed, e, i)
+//   (one Philox call), so the same seed gives the same batches whatever the
+//   batch size, prefetch and threading; another epoch draws anew.
+// Checks: random_crop throws a convnet::Error for a size < 1 or a padding < 0,
+// horizontal_flip for a p outside [0, 1]; the DataLoader throws when the images
+// are not 4-D [N, C, H, W] or the crop is larger than the padded image.
+class Augmentation {
+ public:
+  Augmentation() = default;  // no augmentation
+  Augmentation& random_crop(CropSize size, int64_t padding = 0);
+  Augmentation& horizontal_flip(double p = 0.5);
+
+  bool crops() const { return crop_height_ > 0; }
+  int64_t crop_height() const { return crop_height_; }  // 0 without a crop
+  int64_t crop_width() const { return crop_width_; }
+  int64_t padding() const { return padding_; }
+  double flip_probability() const { return flip_probability_; }  // 0 when off
+  bool enabled() const { return crops() || flip_probability_ > 0; }
+
+  // Throws unless it can apply to images of `shape` [N, C, H, W]; `who` prefixes the message.
+  void check(const char* who, const Shape& shape) const;
+  // The shape of one augmented sample of `sample_shape` [C, H, W]: [C, h, w] with a crop.
+  Shape output_shape(const Shape& sample_shape) const;
+
+ private:
+  int64_t crop_height_ = 0, crop_width_ = 0, padding_ = 0;
+  double flip_probability_ = 0;
+};
 
 }  // namespace convnet::data

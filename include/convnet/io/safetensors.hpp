@@ -35,7 +35,7 @@ using Metadata = std::map<std::string, std::string>;
 
 // ---- Writing
 
-// Writes `tensors` (F32 or I32, any device: they are copied to the host) in
+// Writes `tensors` (F32, I32 or I64, any device: they are copied to the host) in
 // order. Throws convnet::Error on duplicate or empty names, or when the file
 // cannot be written (the message names the path and the system's reason).
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
@@ -91,7 +91,8 @@ SafetensorsFile read_safetensors_buffer(const void* data, size_t size);
 
 // ---- Models
 
-// A model's parameters under their names.
+// A model's parameters, then its buffers (BatchNorm's running statistics),
+// under their names: PyTorch's state_dict.
 void save_safetensors(nn::Layer& model, const std::string& path, const Metadata& metadata = {});
 
 // How load_safetensors matches a file to a model, like PyTorch's
@@ -101,8 +102,8 @@ void save_safetensors(nn::Layer& model, const std::string& path, const Metadata&
 //                        io::LoadOptions().strict(false).strip_prefix("model."));
 class LoadOptions {
  public:
-  // true (the default): every parameter must be in the file and every tensor of
-  // the file must be a parameter; otherwise the load fails, naming all of them.
+  // true (the default): every parameter and buffer must be in the file and every
+  // tensor of the file must be one; otherwise the load fails, naming all of them.
   // false: missing parameters keep their values and unexpected tensors are
   // ignored, and LoadResult lists both. Either way a tensor that is present
   // with another shape is an error, as in PyTorch, and so is one whose dtype

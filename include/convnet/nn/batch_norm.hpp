@@ -71,7 +71,6 @@ class BatchNorm2d : public Layer {
   Tensor input_, output_;  // output_: kept by a fused forward for ReLU's gradient
   ops::BatchNormSaved saved_;
   bool fuse_relu_ = false;
-  bool relu_in_forward_ = false;  // the kept forward applied the ReLU
 };
 
 }  // namespace convnet::nn

@@ -102,7 +102,9 @@ class AvgPool2d : public Pool2d {
 // output_size 1 is global average pooling.
 class AdaptiveAvgPool2d : public Layer {
  public:
-  explicit AdaptiveAvgPool2d(const AdaptiveAvgPool2dOptions& options);  // also takes a Pair: (1)
+  explicit AdaptiveAvgPool2d(Pair output_size)  // nn.AdaptiveAvgPool2d(1), ((2, 3))
+      : AdaptiveAvgPool2d(AdaptiveAvgPool2dOptions(output_size)) {}
+  explicit AdaptiveAvgPool2d(const AdaptiveAvgPool2dOptions& options);
   Tensor forward(const Tensor& input, Mode mode) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override;

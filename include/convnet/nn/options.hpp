@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace convnet::nn {
 
@@ -162,6 +163,17 @@ class DropoutOptions {
 class LeakyReLUOptions {
  public:
   CONVNET_OPTION(float, negative_slope) = 0.01f;
+};
+
+// nn::ResNet (resnet.hpp): stage widths and blocks per stage; the default is ResNet-20.
+class ResNetOptions {
+ public:
+  ResNetOptions() = default;
+  CONVNET_OPTION(int64_t, in_channels) = 1;
+  CONVNET_OPTION(int64_t, num_classes) = 10;
+  CONVNET_OPTION(std::vector<int64_t>, widths) = {16, 32, 64};
+  CONVNET_OPTION(std::vector<int64_t>, blocks) = {3, 3, 3};
+  CONVNET_OPTION(bool, zero_init_residual) = false;
 };
 
 #undef CONVNET_OPTION

@@ -85,7 +85,6 @@ class BasicBlock : public Layer {
  private:
   Conv2d* conv1_;
   BatchNorm2d* bn1_;
-  ReLU* relu_;
   Conv2d* conv2_;
   BatchNorm2d* bn2_;
   Layer* downsample_ = nullptr;

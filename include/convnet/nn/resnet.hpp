@@ -24,16 +24,8 @@
 
 namespace convnet::nn {
 
-class ResNetOptions {
- public:
-  ResNetOptions() = default;
-  CONVNET_OPTION(int64_t, in_channels) = 1;
-  CONVNET_OPTION(int64_t, num_classes) = 10;
-  CONVNET_OPTION(std::vector<int64_t>, widths) = {16, 32, 64};
-  CONVNET_OPTION(std::vector<int64_t>, blocks) = {3, 3, 3};
-  CONVNET_OPTION(bool, zero_init_residual) = false;
-};
-
+// ResNetOptions (in_channels 1, num_classes 10, widths {16, 32, 64}, blocks
+// {3, 3, 3}, zero_init_residual false) is in options.hpp.
 class ResNet : public Layer {
  public:
   // Throws convnet::Error for empty or mismatched widths/blocks, or a count < 1.
