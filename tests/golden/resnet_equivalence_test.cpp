@@ -272,8 +272,9 @@ std::map<std::string, Entry> header_of(const std::string& path) {
   for (int i = 7; i >= 0; --i) size = (size << 8) | size_bytes[i];
   std::string text(size, '\0');
   in.read(&text[0], static_cast<std::streamsize>(size));
+  const Json header = Json::parse(text);  // kept: items() refers into it
   std::map<std::string, Entry> out;
-  for (const auto& item : Json::parse(text).items()) {
+  for (const auto& item : header.items()) {
     if (item.key() == "__metadata__") continue;
     out[item.key()] = {item.value().at("dtype").get<std::string>(),
                        item.value().at("shape").get<std::vector<int64_t>>()};
