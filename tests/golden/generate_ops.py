@@ -541,11 +541,192 @@ def optimizer_cases():
                        ["exp_avg", "exp_avg_sq"])
 
 
+def channel_input(d, shape, fill):
+    """An input with a mean and spread of its own per channel (dim 1): a batch mean
+    near zero in every channel would make save_mean's relative error meaningless.
+    "offset": channel means of 5-10 in magnitude with spreads of 0.25-1, where a
+    one-pass float32 variance (E[x^2] - E[x]^2) loses digits; PyTorch's does not."""
+    c = shape[1]
+    view = (1, c) + (1,) * (len(shape) - 2)
+    if fill == "offset":
+        means = d.uniform((c,), 5.0, 10.0) * d.signs((c,))
+        spreads = d.uniform((c,), 0.25, 1.0)
+    else:
+        means, spreads = d.randn((c,)), d.uniform((c,), 0.5, 2.0)
+    x = d.randn(shape).double() * spreads.double().reshape(view) + means.double().reshape(view)
+    return x.float()
+
+
+def batch_norm_cases():
+    # Training forward: (shape, affine, running stats, momentum, eps, relu, fill).
+    # count = N*H*W per channel: N = 1 with H*W > 1, [N, C] inputs (count = N), C = 1.
+    train = [
+        ((4, 3, 5, 7), True, True, 0.1, 1e-5, False, "randn"),
+        ((2, 5, 3, 3), True, True, 0.3, 1e-3, True, "randn"),
+        ((1, 4, 6, 5), False, True, 0.1, 1e-5, False, "randn"),   # N = 1
+        ((1, 3, 2, 1), True, True, 0.3, 1e-5, True, "randn"),     # N = 1, count 2, the fewest
+        ((16, 10), True, True, 0.1, 1e-5, False, "randn"),        # [N, C]
+        ((5, 3), False, False, 0.1, 1e-3, True, "randn"),         # [N, C], no affine, no stats
+        ((8, 1, 4, 4), True, True, 0.1, 1e-5, True, "randn"),     # C = 1
+        ((3, 6, 7, 9), True, False, 0.1, 1e-5, True, "randn"),    # no running stats
+        ((2, 7, 5, 3), False, True, 0.3, 1e-3, True, "randn"),
+        ((3, 4, 5, 5), True, True, 0.1, 1e-5, False, "offset"),   # large means, small spreads
+        ((2, 3, 9, 11), True, True, 0.1, 1e-5, True, "offset"),
+    ]
+    for shape, affine, stats, momentum, eps, relu, fill in train:
+        name = (f"batch_norm_train__{shape_tag(shape)}_m{num(momentum)}_eps{num(eps)}"
+                + ("" if affine else "_noaffine") + ("" if stats else "_nostats")
+                + ("_relu" if relu else "") + ("" if fill == "randn" else f"_{fill}"))
+        params = {"affine": affine, "running_stats": stats, "momentum": momentum, "eps": eps,
+                  "relu": relu, "fill": fill}
+
+        def build(d, shape=shape, affine=affine, stats=stats, momentum=momentum, eps=eps, relu=relu,
+                  fill=fill):
+            c = shape[1]
+            x = channel_input(d, shape, fill)
+            t = {"input": x}
+            w = b = None
+            if affine:
+                w, b = d.uniform((c,), 0.5, 1.5) * d.signs((c,)), d.randn((c,), 0.5)
+                t.update({"weight": w, "bias": b})
+            rm = rv = None
+            if stats:
+                rm, rv = d.randn((c,)), d.uniform((c,), 0.5, 2.0)
+                t.update({"running_mean_prior": rm, "running_var_prior": rv})
+            xd = x.double()
+            rm64 = rm.double() if stats else None
+            rv64 = rv.double() if stats else None
+            y = F.batch_norm(xd, rm64, rv64, w.double() if affine else None,
+                             b.double() if affine else None, training=True,
+                             momentum=f32(momentum), eps=f32(eps))
+            if relu:
+                y = F.relu(y)
+            dims = [i for i in range(len(shape)) if i != 1]
+            mean = xd.mean(dim=dims)
+            var = xd.var(dim=dims, unbiased=False)
+            t.update({"output": out32(y), "save_mean": out32(mean),
+                      "save_invstd": out32(1.0 / torch.sqrt(var + f32(eps)))})
+            if stats:
+                t.update({"running_mean": out32(rm64), "running_var": out32(rv64)})
+            return t
+
+        case(name, "batch_norm_train", params, build)
+
+    # Inference with given statistics: (shape, affine, eps, relu).
+    inference = [
+        ((2, 3, 4, 5), True, 1e-5, False),
+        ((2, 3, 4, 5), True, 1e-5, True),
+        ((7, 4), False, 1e-3, False),
+        ((1, 1, 3, 3), False, 1e-5, True),
+        ((3, 5, 2, 7), True, 1e-3, True),
+    ]
+    for shape, affine, eps, relu in inference:
+        name = (f"batch_norm_inference__{shape_tag(shape)}_eps{num(eps)}"
+                + ("" if affine else "_noaffine") + ("_relu" if relu else ""))
+        params = {"affine": affine, "eps": eps, "relu": relu}
+
+        def build(d, shape=shape, affine=affine, eps=eps, relu=relu):
+            c = shape[1]
+            x = channel_input(d, shape, "randn")
+            mean, var = d.randn((c,)), d.uniform((c,), 0.3, 3.0)
+            t = {"input": x, "mean": mean, "var": var}
+            w = b = None
+            if affine:
+                w, b = d.uniform((c,), 0.5, 1.5) * d.signs((c,)), d.randn((c,), 0.5)
+                t.update({"weight": w, "bias": b})
+            y = F.batch_norm(x.double(), mean.double(), var.double(), w.double() if affine else None,
+                             b.double() if affine else None, training=False, eps=f32(eps))
+            if relu:
+                y = F.relu(y)
+            t["output"] = out32(y)
+            return t
+
+        case(name, "batch_norm_inference", params, build)
+
+    # Backward of the training forward, through the batch statistics: autograd of
+    # F.batch_norm(training=True) in float64. The file's save_mean and save_invstd
+    # (inputs of the backward) are the float64 statistics rounded to float32.
+    # grad_output is already through any ReLU (Backend contract), so no ReLU here.
+    backward = [
+        ((4, 3, 5, 7), True, 1e-5, "randn"),
+        ((1, 4, 6, 5), True, 1e-5, "randn"),   # N = 1
+        ((16, 10), True, 1e-5, "randn"),       # [N, C]
+        ((5, 3), False, 1e-3, "randn"),        # [N, C], no affine
+        ((8, 1, 4, 4), True, 1e-3, "randn"),   # C = 1
+        ((2, 7, 5, 3), False, 1e-5, "randn"),
+        ((3, 4, 5, 5), True, 1e-5, "offset"),
+    ]
+    for shape, affine, eps, fill in backward:
+        name = (f"batch_norm_backward__{shape_tag(shape)}_eps{num(eps)}"
+                + ("" if affine else "_noaffine") + ("" if fill == "randn" else f"_{fill}"))
+        params = {"affine": affine, "eps": eps, "fill": fill}
+
+        def build(d, shape=shape, affine=affine, eps=eps, fill=fill):
+            c = shape[1]
+            x = channel_input(d, shape, fill)
+            t = {"input": x}
+            xl = leaf(x)
+            wl = bl = None
+            if affine:
+                w, b = d.uniform((c,), 0.5, 1.5) * d.signs((c,)), d.randn((c,), 0.5)
+                wl, bl = leaf(w), leaf(b)
+                t["weight"] = w
+            y = F.batch_norm(xl, None, None, wl, bl, training=True, eps=f32(eps))
+            dy = d.randn(shape)
+            y.backward(dy.double())
+            dims = [i for i in range(len(shape)) if i != 1]
+            xd = x.double()
+            mean, var = xd.mean(dim=dims), xd.var(dim=dims, unbiased=False)
+            t.update({"grad_output": dy, "save_mean": out32(mean),
+                      "save_invstd": out32(1.0 / torch.sqrt(var + f32(eps))),
+                      "grad_input": out32(xl.grad)})
+            if affine:
+                wp, bp = d.randn((c,)), d.randn((c,))
+                t.update({"grad_weight": out32(wl.grad), "grad_bias": out32(bl.grad),
+                          "grad_weight_prior": wp, "grad_weight_accumulated": out32(wp.double() + wl.grad),
+                          "grad_bias_prior": bp, "grad_bias_accumulated": out32(bp.double() + bl.grad)})
+            return t
+
+        case(name, "batch_norm_backward", params, build)
+
+
+def adaptive_avg_pool2d_cases():
+    # (n, c, h, w, out_h, out_w): global pooling, divisible sizes, sizes that do not
+    # divide (overlapping windows: 7 -> 3, 5 -> 4), out > in (3 -> 5: inputs repeat),
+    # and mixed axes.
+    geometries = [
+        (2, 3, 7, 7, 1, 1),
+        (3, 4, 1, 1, 1, 1),
+        (1, 2, 8, 8, 2, 2),
+        (2, 3, 10, 11, 3, 5),
+        (1, 2, 7, 7, 3, 3),
+        (2, 1, 5, 5, 4, 4),
+        (1, 2, 3, 3, 5, 5),
+        (1, 1, 6, 4, 4, 6),
+        (2, 2, 13, 9, 5, 4),
+        (1, 3, 28, 28, 7, 7),
+    ]
+    for n, c, h, w, oh, ow in geometries:
+        name = f"adaptive_avg_pool2d__n{n}_c{c}_{h}x{w}_to_{oh}x{ow}"
+
+        def build(d, shape=(n, c, h, w), out=(oh, ow)):
+            x = d.randn(shape)
+            xl = leaf(x)
+            y = F.adaptive_avg_pool2d(xl, out)
+            dy = d.randn(y.shape)
+            y.backward(dy.double())
+            return {"input": x, "output": out32(y), "grad_output": dy, "grad_input": out32(xl.grad)}
+
+        case(name, "adaptive_avg_pool2d", {"output_size": [oh, ow]}, build)
+
+
 def all_cases():
     CASES.clear()
     conv2d_cases()
     bias_backward_cases()
     pool2d_cases()
+    adaptive_avg_pool2d_cases()
+    batch_norm_cases()
     activation_cases()
     softmax_cases()
     linear_cases()

@@ -234,6 +234,81 @@ void replay_pool2d(const GoldenCase& g, Backend& be, Device dev) {
   }
 }
 
+// Adaptive average pooling: forward, then backward (grad_input is overwritten).
+void replay_adaptive_avg_pool2d(const GoldenCase& g, Backend& be, Device dev) {
+  const std::string name = backend_name(be.kind());
+  Tensor x = g.input("input", dev), dy = g.input("grad_output", dev);
+  Tensor y = g.poisoned("output", dev);
+  be.adaptive_avg_pool2d_forward(x, y);
+  expect_matches(g, y, "output", name);
+  Tensor dx = g.poisoned("grad_input", dev);
+  be.adaptive_avg_pool2d_backward(dy, dx);
+  expect_matches(g, dx, "grad_input", name);
+}
+
+// Batch normalization, training forward: output, the saved batch statistics
+// (mean, invstd = 1/sqrt(biased var + eps)) and, when the file has them, the
+// running statistics updated in place from the file's priors.
+void replay_batch_norm_train(const GoldenCase& g, Backend& be, Device dev) {
+  const std::string name = backend_name(be.kind());
+  const Json& j = g.params();
+  const bool affine = j["affine"], stats = j["running_stats"], relu = j["relu"];
+  const float momentum = j["momentum"].get<float>(), eps = j["eps"].get<float>();
+  Tensor x = g.input("input", dev);
+  Tensor w = affine ? g.input("weight", dev) : Tensor(), b = affine ? g.input("bias", dev) : Tensor();
+  Tensor rm = stats ? g.input("running_mean_prior", dev) : Tensor();
+  Tensor rv = stats ? g.input("running_var_prior", dev) : Tensor();
+  Tensor y = g.poisoned("output", dev), mean = g.poisoned("save_mean", dev),
+         invstd = g.poisoned("save_invstd", dev);
+  be.batch_norm_forward_train(x, affine ? &w : nullptr, affine ? &b : nullptr, stats ? &rm : nullptr,
+                              stats ? &rv : nullptr, momentum, eps, relu, y, mean, invstd);
+  expect_matches(g, y, "output", name);
+  expect_matches(g, mean, "save_mean", name);
+  expect_matches(g, invstd, "save_invstd", name);
+  if (stats) {
+    expect_matches(g, rm, "running_mean", name);
+    expect_matches(g, rv, "running_var", name);
+  }
+}
+
+void replay_batch_norm_inference(const GoldenCase& g, Backend& be, Device dev) {
+  const std::string name = backend_name(be.kind());
+  const Json& j = g.params();
+  const bool affine = j["affine"], relu = j["relu"];
+  const float eps = j["eps"].get<float>();
+  Tensor x = g.input("input", dev), mean = g.input("mean", dev), var = g.input("var", dev);
+  Tensor w = affine ? g.input("weight", dev) : Tensor(), b = affine ? g.input("bias", dev) : Tensor();
+  Tensor y = g.poisoned("output", dev);
+  be.batch_norm_forward_inference(x, affine ? &w : nullptr, affine ? &b : nullptr, mean, var, eps,
+                                  relu, y);
+  expect_matches(g, y, "output", name);
+}
+
+// Backward through the batch statistics, from the file's save_mean/save_invstd;
+// grad_weight and grad_bias overwritten, then accumulated into the priors.
+void replay_batch_norm_backward(const GoldenCase& g, Backend& be, Device dev) {
+  const std::string name = backend_name(be.kind());
+  const bool affine = g.params()["affine"];
+  Tensor x = g.input("input", dev), dy = g.input("grad_output", dev);
+  Tensor mean = g.input("save_mean", dev), invstd = g.input("save_invstd", dev);
+  Tensor w = affine ? g.input("weight", dev) : Tensor();
+  Tensor dx = g.poisoned("grad_input", dev);
+  Tensor dw = affine ? g.poisoned("grad_weight", dev) : Tensor();
+  Tensor db = affine ? g.poisoned("grad_bias", dev) : Tensor();
+  be.batch_norm_backward(x, dy, affine ? &w : nullptr, mean, invstd, dx, affine ? &dw : nullptr,
+                         affine ? &db : nullptr, /*accumulate=*/false);
+  expect_matches(g, dx, "grad_input", name);
+  if (!affine) return;
+  expect_matches(g, dw, "grad_weight", name);
+  expect_matches(g, db, "grad_bias", name);
+  Tensor dx_again = g.poisoned("grad_input", dev);
+  Tensor dw_sum = g.input("grad_weight_prior", dev), db_sum = g.input("grad_bias_prior", dev);
+  be.batch_norm_backward(x, dy, &w, mean, invstd, dx_again, &dw_sum, &db_sum, /*accumulate=*/true);
+  expect_matches(g, dx_again, "grad_input", name, "accumulate = true: overwritten");
+  expect_matches(g, dw_sum, "grad_weight_accumulated", name);
+  expect_matches(g, db_sum, "grad_bias_accumulated", name);
+}
+
 Activation activation_of(const std::string& a) {
   if (a == "relu") return Activation::ReLU;
   if (a == "leaky_relu") return Activation::LeakyReLU;
@@ -452,6 +527,10 @@ const std::map<std::string, Replay>& replays() {
       {"conv2d", replay_conv2d},  // conv2d_forward/backward_data/backward_filter, bias_backward
       {"bias_backward", replay_bias_backward},
       {"pool2d", replay_pool2d},  // pool2d_forward, pool2d_backward
+      {"adaptive_avg_pool2d", replay_adaptive_avg_pool2d},  // adaptive_avg_pool2d_forward/backward
+      {"batch_norm_train", replay_batch_norm_train},          // batch_norm_forward_train
+      {"batch_norm_inference", replay_batch_norm_inference},  // batch_norm_forward_inference
+      {"batch_norm_backward", replay_batch_norm_backward},
       {"activation", replay_activation},  // activation_forward, activation_backward
       {"softmax", [](const GoldenCase& g, Backend& be, Device d) { replay_softmax(g, be, d, false); }},
       {"log_softmax", [](const GoldenCase& g, Backend& be, Device d) { replay_softmax(g, be, d, true); }},
