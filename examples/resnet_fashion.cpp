@@ -37,7 +37,7 @@ const char* kProgram = "resnet_fashion";
 
 struct Flags {
   std::string backend = "auto", data, save, load, metrics, schedule = "onecycle";
-  std::string widths = "16,32,64", blocks = "2,2,2";
+  std::string widths = "16,32,64", blocks = "1,1,1";
   int epochs = 10;
   int64_t batch_size = 128;
   float lr = 0.2f, momentum = 0.9f, weight_decay = 5e-4f;
