@@ -38,9 +38,9 @@ const char* kProgram = "resnet_fashion";
 struct Flags {
   std::string backend = "auto", data, save, load, metrics, schedule = "onecycle";
   std::string widths = "16,32,64", blocks = "1,1,1";
-  int epochs = 10;
-  int64_t batch_size = 128;
-  float lr = 0.2f, momentum = 0.9f, weight_decay = 5e-4f;
+  int epochs = 13;
+  int64_t batch_size = 64;
+  float lr = 0.1f, momentum = 0.9f, weight_decay = 5e-4f;
   int crop_padding = 2;
   uint64_t seed = 1;
   bool eval_only = false, no_augment = false, no_flip = false, zero_init_residual = false;
