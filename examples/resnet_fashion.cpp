@@ -1,9 +1,11 @@
 // resnet_fashion: a modern small CNN. A ResNet (He et al. 2016, the CIFAR
-// variant: a 3x3 stem, three stages of BasicBlocks at 16/32/64 channels, global
+// variant: a 3x3 stem, stages of BasicBlocks at 16/32/64 channels, global
 // average pooling, one linear layer) trained on Fashion-MNIST with SGD +
 // Nesterov momentum, weight decay on the weights only (not on BatchNorm or
 // biases: two parameter groups, as PyTorch users write them), a one-cycle
-// schedule, and random crops and flips.
+// schedule, and random crops and flips. One block per stage by default
+// (ResNet-8): on a 2-core CPU an epoch takes about two minutes, and about
+// three times that for ResNet-20 (--blocks 3,3,3).
 //
 // Why these pieces: BatchNorm keeps every layer's inputs centred and scaled
 // while the weights move, so a deep stack trains at a high learning rate; the
