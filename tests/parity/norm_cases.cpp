@@ -78,6 +78,10 @@ void add_batch_norm_cases(std::vector<ParityCase>& cases) {
                            return std::vector<Tensor>{y};
                          }});
       }
+      // With two values per channel xhat is +-1 and grad_input is exactly 0 in
+      // real arithmetic: a relative bound against a reference of rounding noise
+      // means nothing (the emulated and golden tests check that case absolutely).
+      if (in.numel() / bs.channels() < 3) continue;
       for (bool accumulate : {false, true}) {
         cases.push_back({"batch_norm_backward/" + bs.name() + "_" + flags(affine, false) +
                              (accumulate ? "_accumulate" : ""),
