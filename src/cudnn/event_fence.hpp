@@ -1,7 +1,6 @@
 // A fence on a CUDA stream for RetireQueue (retire_queue.hpp): done() once the
-// stream has passed the point where the fence was made. The batch-norm graphs use
-// it for their evicted plans; conv_graphs.cpp still holds its own copy (it
-// predates this header).
+// stream has passed the point where the fence was made. The conv and batch-norm
+// graphs use it for their evicted plans.
 #pragma once
 
 #include <cuda_runtime.h>
