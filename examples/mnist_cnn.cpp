@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/training.hpp"
 #include "common/mnist_data.hpp"
 #include "common/pgm.hpp"
 #include "common/report.hpp"
@@ -41,27 +42,10 @@ struct Flags {
   bool eval_only = false, device_resident = false, allow_nonfinite = false;
 };
 
-// "auto": CONVNET_BACKEND when set (set_default_backend), else the best backend
-// this build and machine have.
-Backend::Kind pick_backend(const std::string& name) {
-  if (name != "auto") return parse_backend_kind(name);
-  if (const std::optional<Backend::Kind> chosen = default_backend_choice()) return *chosen;
-  for (Backend::Kind k : {Backend::Kind::Cudnn, Backend::Kind::Cuda})
-    if (backend_available(k)) return k;
-  return Backend::Kind::Cpu;
-}
-
 void build_model(nn::Sequential& net) {
   net.add<nn::Conv2d>(nn::Conv2dOptions(1, 32, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Conv2d>(nn::Conv2dOptions(32, 64, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Flatten>().add<nn::Linear>(64 * 7 * 7, 10);
-}
-
-// "model.safetensors" -> "model.optimizer.safetensors": the optimizer's state
-// lives beside the model so the model file alone loads into PyTorch.
-std::string optimizer_path(const std::string& model_path) {
-  const auto dot = model_path.rfind(".safetensors");
-  return (dot == std::string::npos ? model_path : model_path.substr(0, dot)) + ".optimizer.safetensors";
 }
 
 // `pixels`: the --predict image as read_pgm returned it, [1, 1, 28, 28] in [0, 1].
@@ -84,7 +68,7 @@ int run(const Flags& f) {
   // Every file the command line names is checked before any data is read:
   // outputs must be writable, inputs readable and well-formed.
   examples::check_writable(kProgram, "--save", f.save);
-  if (!f.save.empty()) examples::check_writable(kProgram, "--save", optimizer_path(f.save));
+  if (!f.save.empty()) examples::check_writable(kProgram, "--save", examples::optimizer_path(f.save));
   examples::check_writable(kProgram, "--metrics", f.metrics);
   if (!f.load.empty()) examples::check_readable_file(kProgram, "--load", f.load);
   const Tensor image = f.predict.empty() ? Tensor() : examples::read_pgm(f.predict);
@@ -93,7 +77,7 @@ int run(const Flags& f) {
                                                    : data::default_mnist_dir();
   examples::check_data_folder(kProgram, dir);
 
-  const Backend::Kind kind = pick_backend(f.backend);
+  const Backend::Kind kind = examples::pick_backend(f.backend);
   Backend& backend = get_backend(kind);  // throws with the reason when unavailable
   const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
   const bool fashion = f.dataset == "fashion";
@@ -118,9 +102,9 @@ int run(const Flags& f) {
                                           .weight_decay(f.weight_decay)
                                           .nesterov(true));
   optimizer.set_backend(kind);
-  if (!f.eval_only && !f.load.empty() && std::ifstream(optimizer_path(f.load)).good()) {
-    io::load_optimizer(optimizer, optimizer_path(f.load));
-    std::printf("loaded %s\n", optimizer_path(f.load).c_str());
+  if (!f.eval_only && !f.load.empty() && std::ifstream(examples::optimizer_path(f.load)).good()) {
+    io::load_optimizer(optimizer, examples::optimizer_path(f.load));
+    std::printf("loaded %s\n", examples::optimizer_path(f.load).c_str());
   }
   if (!f.predict.empty() && f.eval_only) {
     predict(net, f.predict, image, norm, device, backend);
@@ -173,8 +157,8 @@ int run(const Flags& f) {
     trainer.fit(train_loader, &test_loader);
     if (!f.save.empty()) {
       io::save_safetensors(net, f.save, {{"model", "mnist_cnn"}, {"dataset", f.dataset}});
-      io::save_optimizer(optimizer, optimizer_path(f.save));
-      std::printf("saved %s and %s\n", f.save.c_str(), optimizer_path(f.save).c_str());
+      io::save_optimizer(optimizer, examples::optimizer_path(f.save));
+      std::printf("saved %s and %s\n", f.save.c_str(), examples::optimizer_path(f.save).c_str());
     }
   }
 

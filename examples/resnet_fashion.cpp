@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/training.hpp"
 #include "common/mnist_data.hpp"
 #include "common/report.hpp"
 #include "common/report.hpp"
@@ -48,14 +49,6 @@ struct Flags {
   bool eval_only = false, no_augment = false, no_flip = false, zero_init_residual = false;
 };
 
-Backend::Kind pick_backend(const std::string& name) {
-  if (name != "auto") return parse_backend_kind(name);
-  if (const std::optional<Backend::Kind> chosen = default_backend_choice()) return *chosen;
-  for (Backend::Kind k : {Backend::Kind::Cudnn, Backend::Kind::Cuda})
-    if (backend_available(k)) return k;
-  return Backend::Kind::Cpu;
-}
-
 std::vector<int64_t> parse_list(const std::string& flag, const std::string& text) {
   std::vector<int64_t> out;
   std::stringstream s(text);
@@ -74,15 +67,10 @@ std::vector<int64_t> parse_list(const std::string& flag, const std::string& text
   return out;
 }
 
-std::string optimizer_path(const std::string& model_path) {
-  const auto dot = model_path.rfind(".safetensors");
-  return (dot == std::string::npos ? model_path : model_path.substr(0, dot)) + ".optimizer.safetensors";
-}
-
 int run(const Flags& f) {
   const auto start = std::chrono::steady_clock::now();
   examples::check_writable(kProgram, "--save", f.save);
-  if (!f.save.empty()) examples::check_writable(kProgram, "--save", optimizer_path(f.save));
+  if (!f.save.empty()) examples::check_writable(kProgram, "--save", examples::optimizer_path(f.save));
   examples::check_writable(kProgram, "--metrics", f.metrics);
   if (!f.load.empty()) examples::check_readable_file(kProgram, "--load", f.load);
   const std::string dir = !f.data.empty() ? f.data : data::default_fashion_mnist_dir();
@@ -92,7 +80,7 @@ int run(const Flags& f) {
                                               .blocks(parse_list("--blocks", f.blocks))
                                               .zero_init_residual(f.zero_init_residual);
 
-  const Backend::Kind kind = pick_backend(f.backend);
+  const Backend::Kind kind = examples::pick_backend(f.backend);
   Backend& backend = get_backend(kind);
   (void)backend;
   const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
@@ -121,9 +109,9 @@ int run(const Flags& f) {
   nn::SGD optimizer({{split.decay}, {split.no_decay, nn::SGDOptions(options).weight_decay(0.f)}},
                     options);
   optimizer.set_backend(kind);
-  if (!f.eval_only && !f.load.empty() && std::ifstream(optimizer_path(f.load)).good()) {
-    io::load_optimizer(optimizer, optimizer_path(f.load));
-    std::printf("loaded %s\n", optimizer_path(f.load).c_str());
+  if (!f.eval_only && !f.load.empty() && std::ifstream(examples::optimizer_path(f.load)).good()) {
+    io::load_optimizer(optimizer, examples::optimizer_path(f.load));
+    std::printf("loaded %s\n", examples::optimizer_path(f.load).c_str());
   }
 
   const data::Dataset test_set = examples::load_mnist(dir, data::Split::Test);
@@ -173,8 +161,8 @@ int run(const Flags& f) {
     trainer.fit(train_loader, &test_loader);
     if (!f.save.empty()) {
       io::save_safetensors(net, f.save, {{"model", "resnet_fashion"}, {"widths", f.widths}, {"blocks", f.blocks}});
-      io::save_optimizer(optimizer, optimizer_path(f.save));
-      std::printf("saved %s and %s\n", f.save.c_str(), optimizer_path(f.save).c_str());
+      io::save_optimizer(optimizer, examples::optimizer_path(f.save));
+      std::printf("saved %s and %s\n", f.save.c_str(), examples::optimizer_path(f.save).c_str());
     }
   }
 
