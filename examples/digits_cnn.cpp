@@ -135,8 +135,8 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   app.add_option("--data", data_path, "digits.csv.gz (from python3-sklearn), gzip or plain CSV")
       ->check(examples::kNonEmptyPath);
-  app.add_option("--backend", backend_name, "cpu, cuda or cudnn")
-      ->check(examples::one_of({"cpu", "cuda", "cudnn"}));
+  app.add_option("--backend", backend_name, "cpu, onednn, cuda or cudnn")
+      ->check(examples::one_of({"cpu", "onednn", "cuda", "cudnn"}));
   app.add_option("--epochs", epochs, "passes over the training set")->transform(examples::positive<int>());
   app.add_option("--batch-size", batch_size, "samples per step")->transform(number_in<int>(1, 65536));
   app.add_option("--lr", lr, "SGD learning rate (momentum 0.9)")->transform(examples::positive<float>());
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   return examples::run_reporting_errors(program, [&] {
     const auto start = std::chrono::steady_clock::now();
     const Backend::Kind kind = parse_backend_kind(backend_name);
-    const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
+    const Device device = backend_device(kind);
     get_backend(kind);  // fails here, with the reason, when that backend cannot run
 
     // Seeded split: 300 held-out test images, the rest for training.

@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   bool allow_nonfinite = false;
   app.add_option("--data", data_dir, "directory with the four MNIST IDX files")->check(examples::kNonEmptyPath);
-  app.add_option("--backend", backend_name, "auto (cuda when a GPU is present, else cpu), cpu, cuda or cudnn")
-      ->check(examples::one_of({"auto", "cpu", "cuda", "cudnn"}));
+  app.add_option("--backend", backend_name, "auto (the GPU when present, else onednn when built, else cpu), cpu, onednn, cuda or cudnn")
+      ->check(examples::one_of({"auto", "cpu", "onednn", "cuda", "cudnn"}));
   app.add_option("--hidden", hidden, "neurons in the hidden layer")->transform(number_in<int>(1, 65536));
   app.add_option("--activation", activation, "relu, or sigmoid as in the series")
       ->check(examples::one_of({"relu", "sigmoid"}));
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
           default_backend(cuda_available() ? Device::cuda() : Device::cpu()));
     else
       kind = parse_backend_kind(backend_name);
-    const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
+    const Device device = backend_device(kind);
     get_backend(kind);  // fails here, with the reason, when that backend cannot run
 
     const data::Dataset train_set = examples::load_mnist(data_dir, data::Split::Train);

@@ -79,7 +79,7 @@ int run(const Flags& f) {
 
   const Backend::Kind kind = examples::pick_backend(f.backend);
   Backend& backend = get_backend(kind);  // throws with the reason when unavailable
-  const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
+  const Device device = backend_device(kind);
   const bool fashion = f.dataset == "fashion";
   const data::Normalization norm = fashion ? data::kFashionMnistNormalization : data::kMnistNormalization;
 
@@ -179,8 +179,8 @@ int main(int argc, char** argv) {
   using examples::number_in;
   CLI::App app{"Train the convnet MNIST CNN and report its test accuracy"};
   Flags f;
-  app.add_option("--backend", f.backend, "auto (best present), cpu, cuda or cudnn")
-      ->check(examples::one_of({"auto", "cpu", "cuda", "cudnn"}));
+  app.add_option("--backend", f.backend, "auto (best present: cudnn, cuda, onednn, cpu), cpu (the reference), onednn, cuda or cudnn")
+      ->check(examples::one_of({"auto", "cpu", "onednn", "cuda", "cudnn"}));
   app.add_option("--epochs", f.epochs, "passes over the 60,000 training images; 0 trains nothing and "
                                        "evaluates the --load checkpoint, like --eval-only")
       ->transform(number_in<int>(0));

@@ -90,8 +90,8 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "passes over the training set")->transform(examples::positive<int>());
   app.add_option("--batch-size", batch_size, "samples per step")->transform(number_in<int>(1, 65536));
   app.add_option("--lr", lr, "Adam learning rate (cosine decay to 0)")->transform(examples::positive<float>());
-  app.add_option("--backend", backend_name, "cpu, cuda or cudnn")
-      ->check(examples::one_of({"cpu", "cuda", "cudnn"}));
+  app.add_option("--backend", backend_name, "cpu, onednn, cuda or cudnn")
+      ->check(examples::one_of({"cpu", "onednn", "cuda", "cudnn"}));
   app.add_option("--seed", seed, "seed for the data, initialisation and shuffling")
       ->transform(number_in<uint64_t>(0));
   if (const auto exit_code = examples::parse(app, argc, argv)) return *exit_code;
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   return examples::run_reporting_errors(program, [&] {
     const auto start = std::chrono::steady_clock::now();
     const Backend::Kind kind = parse_backend_kind(backend_name);
-    const Device device = kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
+    const Device device = backend_device(kind);
     get_backend(kind);  // fails here, with the reason, when that backend cannot run
 
     manual_seed(seed);

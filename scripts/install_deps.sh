@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libopenblas-dev        # BLAS for the CPU backend's GEMMs
+  libdnnl-dev            # oneDNN 2.6: the onednn CPU backend (src/onednn)
   libgtest-dev           # tests
   libboost-context-dev   # fibers of the emulated device (emu/)
   clang libclang-rt-dev  # the emulated device's build and its sanitizers; the fuzz targets

@@ -10,12 +10,13 @@
 namespace examples {
 
 // "auto": CONVNET_BACKEND when set (set_default_backend), else the best backend
-// this build and machine have.
+// this build and machine have: the GPU (cuDNN, else our kernels), else oneDNN,
+// else the CPU reference.
 inline convnet::Backend::Kind pick_backend(const std::string& name) {
   using convnet::Backend;
   if (name != "auto") return convnet::parse_backend_kind(name);
   if (const std::optional<Backend::Kind> chosen = convnet::default_backend_choice()) return *chosen;
-  for (Backend::Kind k : {Backend::Kind::Cudnn, Backend::Kind::Cuda})
+  for (Backend::Kind k : {Backend::Kind::Cudnn, Backend::Kind::Cuda, Backend::Kind::OneDnn})
     if (convnet::backend_available(k)) return k;
   return Backend::Kind::Cpu;
 }

@@ -98,7 +98,9 @@ int64_t pool2d_output_size(int64_t in, int kernel, int stride, int pad, bool cei
 
 class Backend {
  public:
-  enum class Kind { Cpu, Cuda, Cudnn };
+  // Cpu is the plain C++ reference; OneDnn runs CPU tensors on Intel's oneDNN
+  // and hands it what oneDNN lacks; Cuda is our kernels; Cudnn is cuDNN over them.
+  enum class Kind { Cpu, Cuda, Cudnn, OneDnn };
   // The operations whose implementation differs enough between backends that
   // the model summary names it (path()).
   enum class Op { Conv2d, Conv2dBiasReLU, Linear, LinearBiasReLU, Pool2d, Activation, Softmax,
@@ -299,29 +301,35 @@ class Backend {
   virtual void schedule_step(Tensor& schedule, float lr) = 0;
 };
 
-const char* backend_name(Backend::Kind kind);  // "cpu", "cuda", "cudnn"
-// Parses "cpu", "cuda" or "cudnn"; throws convnet::Error otherwise.
+const char* backend_name(Backend::Kind kind);  // "cpu", "cuda", "cudnn", "onednn"
+// Parses "cpu", "cuda", "cudnn" or "onednn"; throws convnet::Error otherwise.
 Backend::Kind parse_backend_kind(const std::string& name);
+// The device a backend computes on: the CPU for Cpu and OneDnn, a GPU otherwise.
+Device backend_device(Backend::Kind kind);
 // True when this build has the backend and the machine can run it.
 bool backend_available(Backend::Kind kind);
 // "" when available; otherwise why not, in one line ("convnet was built without
-// CUDA", "no usable CUDA device: ...", "cannot load cuDNN 9 ...").
+// CUDA", "no usable CUDA device: ...", "cannot load cuDNN 9 ...", "convnet was
+// built without oneDNN ...").
 std::string backend_unavailable_reason(Backend::Kind kind);
 // The library behind a backend, for logs: for Cudnn "cuDNN 9.19.0 (<path>, built
-// for CUDA 13.0)" once it could be loaded (with or without a GPU), else "".
+// for CUDA 13.0)" once it could be loaded (with or without a GPU), for OneDnn
+// "oneDNN 2.6.3 (cpu runtime OpenMP, ISA ...)", else "".
 std::string backend_library(Backend::Kind kind);
 // Every available backend, the CPU reference first.
 std::vector<Backend::Kind> available_backends();
 // The process-wide instance; throws convnet::Error naming the reason when unavailable.
 Backend& get_backend(Backend::Kind kind);
-// The default for tensors on `device`: Cpu for the CPU; for a GPU, the choice
-// made with set_default_backend (or CONVNET_BACKEND=cuda|cudnn) when there is
-// one, else Cudnn when available, else Cuda ("auto").
+// The default for tensors on `device`. The CPU: Cpu when set_default_backend (or
+// CONVNET_BACKEND) chose cpu, else OneDnn when this build has it ("auto"), else
+// Cpu. A GPU: the choice made with set_default_backend (or
+// CONVNET_BACKEND=cuda|cudnn) when there is one, else Cudnn when available, else
+// Cuda ("auto"). A choice for the other device type does not apply.
 Backend::Kind default_backend(Device device);
-// The process-wide default for GPU tensors; nullopt is "auto". Layers with their
-// own set_backend() keep it. CONVNET_BACKEND (auto|cpu|cuda|cudnn) sets the
-// initial value; "cpu" there is a request the examples read (they then keep
-// their data on the CPU), it never moves a GPU tensor.
+// The process-wide default backend; nullopt is "auto". Layers with their
+// own set_backend() keep it. CONVNET_BACKEND (auto|cpu|onednn|cuda|cudnn) sets the
+// initial value; the examples also read it to decide where their data lives
+// (cpu or onednn: the CPU). It never moves a tensor.
 void set_default_backend(std::optional<Backend::Kind> kind);
 std::optional<Backend::Kind> default_backend_choice();
 

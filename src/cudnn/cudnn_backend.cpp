@@ -37,7 +37,8 @@ void* ptr(const Tensor& t) { return t.raw_data(); }
 }  // namespace
 
 CudnnBackend::CudnnBackend(Backend& fallback)
-    : cuda_(fallback),
+    : DelegatingBackend(fallback),
+      cuda_(fallback),
       graphs_(plan_capacity(), workspace_cap()),
       bn_graphs_(plan_capacity(), workspace_cap()),
       linear_(std::make_unique<LinearLt>()),

@@ -51,14 +51,19 @@ TEST(Settings, DefaultBackendChoiceGovernsGpuTensorsOnly) {
   auto keep = restore(default_backend_choice, set_default_backend);
   set_default_backend(Backend::Kind::Cuda);
   EXPECT_EQ(default_backend(Device::cuda()), Backend::Kind::Cuda);
-  EXPECT_EQ(default_backend(Device::cpu()), Backend::Kind::Cpu);  // a CPU tensor stays on the CPU
+  // a CPU tensor stays on the CPU: oneDNN when built, else the reference
+  const Backend::Kind cpu_auto =
+      backend_available(Backend::Kind::OneDnn) ? Backend::Kind::OneDnn : Backend::Kind::Cpu;
+  EXPECT_EQ(default_backend(Device::cpu()), cpu_auto);
   set_default_backend(Backend::Kind::Cudnn);
   EXPECT_EQ(default_backend(Device::cuda()), Backend::Kind::Cudnn);
   // "cpu" cannot compute on a GPU: GPU tensors keep the automatic rule.
   set_default_backend(Backend::Kind::Cpu);
   EXPECT_NE(default_backend(Device::cuda()), Backend::Kind::Cpu);
+  EXPECT_EQ(default_backend(Device::cpu()), Backend::Kind::Cpu);  // cpu means the reference
   set_default_backend(std::nullopt);
   EXPECT_FALSE(default_backend_choice().has_value());
+  EXPECT_EQ(default_backend(Device::cpu()), cpu_auto);
   const Backend::Kind automatic = default_backend(Device::cuda());
   EXPECT_EQ(automatic, backend_available(Backend::Kind::Cudnn) ? Backend::Kind::Cudnn
                                                                : Backend::Kind::Cuda);

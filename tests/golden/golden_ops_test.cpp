@@ -53,7 +53,7 @@ std::vector<std::string> golden_files() {
 }
 
 Device device_of(Backend::Kind kind) {
-  return kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda(0);
+  return backend_device(kind);
 }
 
 // One golden file, read once, and the backend it is being replayed on.

@@ -68,7 +68,7 @@ void build_model(nn::Sequential& net, Backend::Kind kind) {
   net.add<nn::Conv2d>(nn::Conv2dOptions(1, 32, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Conv2d>(nn::Conv2dOptions(32, 64, 5).padding(2)).add<nn::ReLU>().add<nn::MaxPool2d>(2)
       .add<nn::Flatten>().add<nn::Linear>(64 * 7 * 7, 10);
-  net.to(kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda());
+  net.to(backend_device(kind));
   net.set_backend(kind);
   io::load_safetensors(net, kGoldenDir + "initial.safetensors");
 }
@@ -163,7 +163,7 @@ class PyTorchModelEquivalence : public testing::TestWithParam<Backend::Kind> {
     if (!backend_available(kind_))
       GTEST_SKIP() << "backend " << backend_name(kind_) << " unavailable: "
                    << backend_unavailable_reason(kind_);
-    device_ = kind_ == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
+    device_ = backend_device(kind_);
     input_ = golden().get(golden().forward_backward, "input").to(device_);
     labels_ = golden().get(golden().forward_backward, "labels").to(device_);
     build_model(net_, kind_);

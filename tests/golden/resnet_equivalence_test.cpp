@@ -93,7 +93,7 @@ nn::ResNetOptions options_from(const Json& config) {
 }
 
 Device device_of(Backend::Kind kind) {
-  return kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda();
+  return backend_device(kind);
 }
 
 // nn::ResNet with the generator's options on `kind`, holding the golden state (strict load).
@@ -352,6 +352,7 @@ TEST(PyTorchResNetCheckpoint, TrainedModelRoundTrips) {
   }
 
   auto fresh = std::make_unique<nn::ResNet>(options_from(g.config));
+  fresh->set_backend(Backend::Kind::Cpu);  // the same backend as `net`, for bit equality
   io::load_safetensors(*fresh, path.string());
   EXPECT_EQ(fresh->forward(g.fb("input"), nn::Mode::Eval).to_vector<float>(), logits);
   std::vector<nn::Buffer*> a = net->buffers(), b = fresh->buffers();

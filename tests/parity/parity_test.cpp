@@ -39,7 +39,7 @@ std::string param_name(const testing::TestParamInfo<Param>& info) {
 }
 
 Device device_of(Backend::Kind kind) {
-  return kind == Backend::Kind::Cpu ? Device::cpu() : Device::cuda(0);
+  return backend_device(kind);
 }
 
 // Every element written: no NaN poison left (f32), no sentinel left (i32).

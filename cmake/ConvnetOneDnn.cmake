@@ -1,0 +1,17 @@
+# Decides CONVNET_WITH_ONEDNN from CONVNET_ONEDNN (AUTO|ON|OFF): the oneDNN
+# backend (src/onednn) is built when oneDNN's CMake package is found (Debian:
+# libdnnl-dev, oneDNN 2.6 on GNU OpenMP; scripts/install_deps.sh). ON makes a
+# missing oneDNN an error; AUTO builds without it and says so.
+set(CONVNET_WITH_ONEDNN OFF)
+if(NOT CONVNET_ONEDNN STREQUAL "OFF")
+  find_package(dnnl 2.6 CONFIG QUIET)
+  # Debian's oneDNN runs on GNU OpenMP; the backend sets that team's size.
+  find_package(OpenMP COMPONENTS CXX QUIET)
+  if(dnnl_FOUND AND OpenMP_CXX_FOUND)
+    set(CONVNET_WITH_ONEDNN ON)
+  elseif(CONVNET_ONEDNN STREQUAL "ON")
+    message(FATAL_ERROR "CONVNET_ONEDNN=ON but oneDNN 2.6+ (Debian: libdnnl-dev) or OpenMP was not found")
+  else()
+    message(STATUS "convnet: oneDNN not found (Debian: libdnnl-dev); building without the onednn backend")
+  endif()
+endif()

@@ -1,0 +1,80 @@
+#include "onednn/onednn_backend.hpp"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "cpu/parallel.hpp"
+#include "onednn/dnnl_util.hpp"
+#include "onednn/onednn_entries.hpp"
+#include "onednn/onednn_hooks.hpp"
+#include "onednn/primitive_cache.hpp"
+
+namespace convnet::onednn {
+namespace {
+
+size_t cache_capacity() {
+  const char* v = std::getenv("CONVNET_ONEDNN_CACHE");
+  if (!v || !*v) return 256;
+  char* end = nullptr;
+  const long long n = std::strtoll(v, &end, 10);
+  CONVNET_CHECK(end && *end == '\0' && n >= 1 && n <= (1 << 20), "CONVNET_ONEDNN_CACHE=\"", v,
+                "\": expected an integer in [1, 1048576]");
+  return static_cast<size_t>(n);
+}
+
+}  // namespace
+
+void use_our_thread_count() {
+  thread_local const bool set = [] {
+    omp_set_num_threads(cpu::parallel_threads());
+    return true;
+  }();
+  (void)set;
+}
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+OneDnnBackend::OneDnnBackend(Backend& reference)
+    : DelegatingBackend(reference), conv_cache_(std::make_unique<PrimitiveCache<ConvEntry>>(cache_capacity())) {
+  // oneDNN's OpenMP team gets the reference's thread count (CONVNET_NUM_THREADS
+  // or the cores), so both backends use the same cores (docs/determinism.md).
+  use_our_thread_count();
+}
+OneDnnBackend::~OneDnnBackend() = default;
+
+std::string OneDnnBackend::path(Op op) const {
+  const std::string ref = fallback().path(op);
+  switch (op) {
+    case Op::Conv2d:
+    case Op::Conv2dBiasReLU:
+      return routes_.path(op, ref, "onednn convolution");
+    default:
+      return ref;
+  }
+}
+
+size_t OneDnnBackend::cached_primitives() const { return conv_cache_->size(); }
+size_t OneDnnBackend::set_cache_capacity(size_t capacity) { return conv_cache_->set_capacity(capacity); }
+
+Backend& backend() {
+  static OneDnnBackend instance(get_backend(Backend::Kind::Cpu));
+  return instance;
+}
+
+std::string library_description() {
+  const dnnl_version_t* v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + " (cpu runtime OpenMP, " + std::to_string(cpu::parallel_threads()) +
+         " threads)";
+}
+
+}  // namespace convnet::onednn

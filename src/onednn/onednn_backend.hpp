@@ -1,0 +1,66 @@
+// OneDnnBackend: CPU tensors on Intel's oneDNN (Debian's libdnnl, 2.6, OpenMP
+// runtime). It derives from DelegatingBackend over the CPU reference and
+// overrides what oneDNN accelerates; everything else, and any shape oneDNN has
+// no primitive for, runs on the reference, and path() says which ran and why.
+//
+// Layouts: our tensors stay plain NCHW / OIHW at the API. A primitive may prefer
+// blocked layouts (nChw16c, OIhw16i16o, ...); the operands are then reordered
+// into scratch buffers that belong to the cached primitive, on every call, the
+// weights included. So a blocked copy of the weights never outlives the call that
+// made it, and changing the weights in place (an optimizer step, a load) can
+// never leave a stale copy behind: there is nothing to invalidate.
+//
+// Primitives are cached per problem (operation, shapes, parameters) in an LRU
+// of CONVNET_ONEDNN_CACHE entries (default 256), like the cuDNN plan cache.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "convnet/backend.hpp"
+#include "core/delegating_backend.hpp"
+#include "onednn/route_log.hpp"
+
+namespace convnet::onednn {
+
+struct ConvEntry;  // onednn_conv.cpp
+struct NormEntry;  // onednn_norm.cpp
+struct PoolEntry;  // onednn_pool.cpp
+struct MatmulEntry;   // onednn_linear.cpp
+struct SoftmaxEntry;  // onednn_softmax.cpp
+template <typename Entry> class PrimitiveCache;
+
+class OneDnnBackend final : public DelegatingBackend {
+ public:
+  explicit OneDnnBackend(Backend& reference);
+  ~OneDnnBackend() override;
+  Kind kind() const override { return Kind::OneDnn; }
+  Device::Type device_type() const override { return Device::Type::Cpu; }
+  std::string path(Op op) const override;
+
+  // ---- convolution (onednn_conv.cpp): bias and the ReLU as a post-op
+  void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      const Conv2dParams& p, Tensor& output) override;
+  void conv2d_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                const Conv2dParams& p, Tensor& output) override;
+  void conv2d_backward_data(const Tensor& grad_output, const Tensor& weight,
+                            const Conv2dParams& p, Tensor& grad_input) override;
+  void conv2d_backward_filter(const Tensor& input, const Tensor& grad_output,
+                              const Conv2dParams& p, Tensor& grad_weight,
+                              bool accumulate) override;
+
+  // Test hooks: primitives held, and the LRU's bound (returns the previous one).
+  size_t cached_primitives() const;
+  size_t set_cache_capacity(size_t capacity);
+  // Forgets what path() reports (tests).
+  void clear_routes() { routes_.clear(); }
+
+ private:
+  void conv_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                    const Conv2dParams& p, bool relu, Tensor& output);
+
+  RouteLog routes_;
+  std::unique_ptr<PrimitiveCache<ConvEntry>> conv_cache_;
+};
+
+}  // namespace convnet::onednn
