@@ -5,7 +5,8 @@
 // the Trainer runs it. The sum of the parts and the whole agree when nothing
 // is missing; the table says which operation is the first target.
 //
-//   build/bench/resnet_step_profile [--batch 128] [--reps 5] [--widths 16,32,64] [--blocks 3,3,3]
+//   build/bench/resnet_step_profile [--backend cpu|onednn] [--batch 128] [--reps 5]
+//                                   [--widths 16,32,64] [--blocks 3,3,3]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -54,18 +55,20 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   int reps = 5;
   std::vector<int64_t> widths = {16, 32, 64}, blocks = {3, 3, 3};
+  Backend::Kind kind = Backend::Kind::Cpu;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--batch") batch = std::atoll(argv[i + 1]);
     else if (flag == "--reps") reps = std::atoi(argv[i + 1]);
     else if (flag == "--widths") widths = parse_list(argv[i + 1]);
     else if (flag == "--blocks") blocks = parse_list(argv[i + 1]);
+    else if (flag == "--backend") kind = parse_backend_kind(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
-  Backend& be = get_backend(Backend::Kind::Cpu);
+  Backend& be = get_backend(kind);
   std::vector<Row> rows;
   std::map<std::string, Tensor> cache;
   const auto randn = [](const Shape& s, uint64_t seed) { return Tensor::randn(s, Device::cpu(), seed); };
@@ -166,8 +169,11 @@ int main(int argc, char** argv) {
   // The whole step, as the Trainer runs it.
   manual_seed(1);
   nn::ResNet net(nn::ResNetOptions().widths(widths).blocks(blocks));
+  net.set_backend(kind);
   nn::CrossEntropyLoss loss;
+  loss.set_backend(kind);
   nn::SGD sgd(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f).nesterov(true).weight_decay(5e-4f));
+  sgd.set_backend(kind);
   {
     double sgd_ms = median_ms(reps, [&] { sgd.step(); });
     rows.push_back({"sgd step", std::to_string(net.parameter_count()) + " parameters", 1, sgd_ms});
@@ -196,7 +202,8 @@ int main(int argc, char** argv) {
   std::vector<std::pair<double, std::string>> sorted;
   for (const auto& [g, ms] : by_group) sorted.emplace_back(ms, g);
   std::sort(sorted.rbegin(), sorted.rend());
-  std::printf("\nby operation (batch %lld):\n", static_cast<long long>(batch));
+  std::printf("\nby operation (batch %lld, backend %s):\n", static_cast<long long>(batch),
+              backend_name(kind));
   for (const auto& [ms, g] : sorted) std::printf("  %-22s %9.1f ms  %5.1f%%\n", g.c_str(), ms, 100 * ms / total);
   std::printf("  %-22s %9.1f ms\n", "sum of the parts", total);
   std::printf("  %-22s %9.1f ms  (nn::ResNet forward + loss + backward + SGD, median of %d)\n",
