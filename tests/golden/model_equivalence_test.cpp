@@ -246,7 +246,8 @@ TEST_P(PyTorchModelEquivalence, ThreeAdamStepsMatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PyTorchModelEquivalence,
-                         testing::Values(Backend::Kind::Cpu, Backend::Kind::Cuda, Backend::Kind::Cudnn),
+                         testing::Values(Backend::Kind::Cpu, Backend::Kind::OneDnn, Backend::Kind::Cuda,
+                                         Backend::Kind::Cudnn),
                          [](const testing::TestParamInfo<Backend::Kind>& info) {
                            return std::string(backend_name(info.param));
                          });

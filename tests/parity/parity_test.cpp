@@ -26,7 +26,8 @@ struct Param {
 std::vector<Param> all_params() {
   std::vector<Param> params;
   for (size_t i = 0; i < cases().size(); ++i)
-    for (Backend::Kind k : {Backend::Kind::Cpu, Backend::Kind::Cuda, Backend::Kind::Cudnn})
+    for (Backend::Kind k : {Backend::Kind::Cpu, Backend::Kind::OneDnn, Backend::Kind::Cuda,
+                             Backend::Kind::Cudnn})
       params.push_back({i, k});
   return params;
 }
