@@ -27,11 +27,13 @@ size_t cache_capacity() {
 }  // namespace
 
 void use_our_thread_count() {
-  thread_local const bool set = [] {
-    omp_set_num_threads(cpu::parallel_threads());
-    return true;
-  }();
-  (void)set;
+  // Re-read each call: the pool can be resized (cpu::set_parallel_threads in tests).
+  thread_local int team = 0;
+  const int threads = cpu::parallel_threads();
+  if (threads != team) {
+    omp_set_num_threads(threads);
+    team = threads;
+  }
 }
 
 dnnl::engine& engine() {

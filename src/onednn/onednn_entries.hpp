@@ -10,8 +10,8 @@
 
 namespace convnet::onednn {
 
-// Sets the calling thread's OpenMP team to the reference's thread count, once per
-// thread (omp_set_num_threads is per thread): call at the top of every operation.
+// Sets the calling thread's OpenMP team to the reference's thread count
+// (omp_set_num_threads is per thread): call at the top of every operation.
 void use_our_thread_count();
 
 struct ConvEntry {

@@ -5,6 +5,9 @@
 // least recently used entries go past `capacity`. An entry also holds its
 // scratch buffers (blocked copies of the operands), so two threads never share
 // one while it runs: lookup hands out a shared_ptr and the entry's own mutex.
+// The thread count is part of every key: oneDNN fixes a primitive's work split
+// for the team size it was created under, so a primitive made for 1 thread
+// would run on 1 thread after the pool grew.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +19,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "cpu/parallel.hpp"
+
 namespace convnet::onednn {
 
 template <typename Entry>
@@ -24,7 +29,9 @@ class PrimitiveCache {
   explicit PrimitiveCache(size_t capacity) : capacity_(capacity ? capacity : 1) {}
 
   // The entry for `key`, built by make() on a miss (make may throw: nothing is kept).
-  std::shared_ptr<Entry> get(const std::string& key, const std::function<std::shared_ptr<Entry>()>& make) {
+  std::shared_ptr<Entry> get(const std::string& problem,
+                             const std::function<std::shared_ptr<Entry>()>& make) {
+    const std::string key = std::to_string(cpu::parallel_threads()) + "t:" + problem;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = index_.find(key);

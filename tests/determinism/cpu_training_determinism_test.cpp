@@ -40,10 +40,11 @@ void build_cnn(nn::Sequential& net) {
       .add<nn::Linear>(128, kClasses);
 }
 
-Trained train(Optim optim, uint64_t seed) {
+Trained train(Optim optim, uint64_t seed, Backend::Kind kind = Backend::Kind::Cpu) {
   manual_seed(seed);  // fixes the initial weights and the dropout seed
   nn::Sequential net;
   build_cnn(net);
+  net.set_backend(kind);
   const Tensor images = Tensor::randn({kBatch, 1, 28, 28}, Device::cpu(), seed + 1);
   std::vector<int32_t> label_values(kBatch);
   for (int i = 0; i < kBatch; ++i) label_values[size_t(i)] = (i * 3 + int(seed)) % kClasses;
@@ -52,7 +53,10 @@ Trained train(Optim optim, uint64_t seed) {
   nn::SGD sgd(net.parameters(), nn::SGDOptions(0.05f).momentum(0.9f));
   nn::Adam adam(net.parameters(), nn::AdamOptions(1e-3f));
   nn::Optimizer& opt = optim == Optim::Adam ? static_cast<nn::Optimizer&>(adam) : sgd;
+  sgd.set_backend(kind);
+  adam.set_backend(kind);
   nn::CrossEntropyLoss loss;
+  loss.set_backend(kind);
   Trained out;
   for (int step = 0; step < kSteps; ++step) {
     const Tensor logits = net.forward(images, nn::Mode::Train);
@@ -108,6 +112,33 @@ TEST(CpuTrainingDeterminism, SameWeightsUnderEveryThreadCount) {
       ASSERT_EQ(cpu::parallel_threads(), threads) << "the pool was not resized";
       expect_same_bits(reference, train(optim, 11),
                        std::string(name(optim)) + ", " + std::to_string(threads) + " threads vs 1");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace convnet::test
+
+namespace convnet::test {
+namespace {
+
+// oneDNN promises run-to-run bit equality in a fixed environment (same machine,
+// library, thread count), and so does the onednn backend: the same seed twice
+// gives the same weights, under each thread count. Not across thread counts:
+// oneDNN splits its sums by its team size (docs/determinism.md).
+TEST(OneDnnTrainingDeterminism, SameSeedSameWeightsRunTwice) {
+  if (!backend_available(Backend::Kind::OneDnn))
+    GTEST_SKIP() << backend_unavailable_reason(Backend::Kind::OneDnn);
+  for (Optim optim : {Optim::SgdMomentum, Optim::Adam}) {
+    const Trained first = train(optim, 7, Backend::Kind::OneDnn);
+    expect_same_bits(first, train(optim, 7, Backend::Kind::OneDnn),
+                     std::string(name(optim)) + " on onednn, second run");
+    for (int threads : kThreadCounts) {
+      ScopedThreadCount scoped(threads);
+      const Trained a = train(optim, 7, Backend::Kind::OneDnn);
+      expect_same_bits(a, train(optim, 7, Backend::Kind::OneDnn),
+                       std::string(name(optim)) + " on onednn, " + std::to_string(threads) +
+                           " threads, second run");
     }
   }
 }
