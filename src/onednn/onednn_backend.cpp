@@ -1,6 +1,6 @@
 #include "onednn/onednn_backend.hpp"
 
-#include <omp.h>
+#include <dlfcn.h>
 
 #include <cstdlib>
 #include <string>
@@ -26,12 +26,22 @@ size_t cache_capacity() {
 
 }  // namespace
 
+// oneDNN's OpenMP runtime's omp_set_num_threads, found where libdnnl's own
+// dependency put it (GNU libgomp on Debian). Looked up rather than linked, so a
+// clang build (whose -fopenmp means LLVM's libomp) never loads a second OpenMP.
+using SetNumThreads = void (*)(int);
+SetNumThreads omp_set_num_threads_fn() {
+  static const SetNumThreads fn =
+      reinterpret_cast<SetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  return fn;
+}
+
 void use_our_thread_count() {
   // Re-read each call: the pool can be resized (cpu::set_parallel_threads in tests).
   thread_local int team = 0;
   const int threads = cpu::parallel_threads();
-  if (threads != team) {
-    omp_set_num_threads(threads);
+  if (threads != team && omp_set_num_threads_fn()) {
+    omp_set_num_threads_fn()(threads);
     team = threads;
   }
 }
@@ -75,8 +85,9 @@ Backend& backend() {
 std::string library_description() {
   const dnnl_version_t* v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch) + " (cpu runtime OpenMP, " + std::to_string(cpu::parallel_threads()) +
-         " threads)";
+         std::to_string(v->patch) + " (cpu runtime OpenMP, " +
+         (omp_set_num_threads_fn() ? std::to_string(cpu::parallel_threads()) + " threads)"
+                                   : "its own thread count: omp_set_num_threads not found)");
 }
 
 }  // namespace convnet::onednn
