@@ -59,8 +59,9 @@ Tensor Conv2d::backward(const Tensor& grad_output_in) {
   const Tensor grad_output = output_.defined()
       ? ops::activation_backward(be, Activation::ReLU, 0.f, output_, output_, grad_output_in)
       : grad_output_in;
-  Tensor grad_input =
-      ops::conv2d_backward_data(be, grad_output, weight_->value, input_.shape(), params_);
+  Tensor grad_input;  // undefined when the input's gradient is not wanted (set_input_grad)
+  if (input_grad())
+    grad_input = ops::conv2d_backward_data(be, grad_output, weight_->value, input_.shape(), params_);
   ops::conv2d_backward_filter(be, input_, grad_output, params_, weight_->grad, true);
   if (bias_) ops::bias_backward(be, grad_output, bias_->grad, true);
   return grad_input;

@@ -40,7 +40,8 @@ Tensor Linear::backward(const Tensor& grad_output_in) {
   const Tensor grad_output = output_.defined()
       ? ops::activation_backward(be, Activation::ReLU, 0.f, output_, output_, grad_output_in)
       : grad_output_in;
-  Tensor grad_input = ops::linear_backward_data(be, grad_output, weight_->value);
+  Tensor grad_input;  // undefined when the input's gradient is not wanted (set_input_grad)
+  if (input_grad()) grad_input = ops::linear_backward_data(be, grad_output, weight_->value);
   ops::linear_backward_weight(be, input_, grad_output, weight_->grad, true);
   if (bias_) ops::bias_backward(be, grad_output, bias_->grad, true);
   return grad_input;

@@ -91,6 +91,7 @@ Tensor ResNet::backward(const Tensor& grad_output) {
   Tensor g = fc_->backward(grad_output).reshape(pooled_shape_);
   g = avgpool_->backward(g);
   for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) g = (*it)->backward(g);
+  conv1_->set_input_grad(input_grad());
   return conv1_->backward(bn1_->backward(g));
 }
 

@@ -77,6 +77,7 @@ Tensor Sequential::backward(const Tensor& grad_output) {
   Tensor grad = grad_output;
   for (size_t i = layers_.size(); i-- > 0;) {
     if (absorbed_[i]) continue;  // the layer before applies ReLU's gradient
+    if (i == 0) layers_[0]->set_input_grad(input_grad());  // it reads our input
     grad = at_layer(i, *layers_[i], [&] { return layers_[i]->backward(grad); });
   }
   return grad;

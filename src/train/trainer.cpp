@@ -22,6 +22,22 @@
 namespace convnet::train {
 namespace {
 
+// The images' gradient is never read: the model skips it for the epoch
+// (nn::Layer::set_input_grad), and gets its setting back however the epoch ends.
+class NoInputGrad {
+ public:
+  explicit NoInputGrad(nn::Layer& model) : model_(model), was_(model.input_grad()) {
+    model_.set_input_grad(false);
+  }
+  ~NoInputGrad() { model_.set_input_grad(was_); }
+  NoInputGrad(const NoInputGrad&) = delete;
+  NoInputGrad& operator=(const NoInputGrad&) = delete;
+
+ private:
+  nn::Layer& model_;
+  bool was_;
+};
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
@@ -197,6 +213,7 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
     };
     const Clock::time_point start = Clock::now();
     data::Batch batch;
+    const NoInputGrad no_input_grad(model_);
     while (train.next(batch)) {
       if (schedule_) optimizer_.set_lr(schedule_->lr(step_));
       const Tensor logits = model_.forward(batch.images, nn::Mode::Train);

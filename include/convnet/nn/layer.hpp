@@ -129,6 +129,15 @@ class Layer {
   void set_retain_graph(bool on);
   bool retain_graph() const { return retain_graph_; }
 
+  // Whether backward computes dL/d(input) (true, the default). A model's input
+  // is data, whose gradient nobody reads: Trainer::fit turns this off for its
+  // model, as PyTorch skips the gradient of an input that does not require one.
+  // Off, backward may return an undefined Tensor: Conv2d and Linear skip their
+  // backward-data operation, and Sequential and ResNet pass the setting to the
+  // layer that reads their input at each backward.
+  void set_input_grad(bool needed) { input_grad_ = needed; }
+  bool input_grad() const { return input_grad_; }
+
   // A table of the layer's children, one row each, nested composites indented
   // under their row with dotted names ("2.conv1"): name, layer, output shape,
   // parameter count, backend, path; then totals. A layer without children is
@@ -235,6 +244,7 @@ class Layer {
   bool backward_ran_ = false;  // since the last Train forward
   uint64_t forwards_ = 0;      // forwards and drops so far: Sequential sees a layer re-run alone
   bool retain_graph_ = false;
+  bool input_grad_ = true;
 };
 
 // libtorch's name for the same thing.
