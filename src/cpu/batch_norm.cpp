@@ -31,7 +31,7 @@ void for_channel(const ChannelLayout& l, int64_t c, F f) {
   }
 }
 
-// y = (x - mean) * scale + shift over channel c, then max(y, 0) when relu.
+// y = (x - mean) * scale + shift over channel c, then ReLU when relu.
 void normalize_channel(const ChannelLayout& l, int64_t c, const float* x, float mean, float scale,
                        float shift, bool relu, float* y) {
   for (int64_t n = 0; n < l.n; ++n) {
@@ -40,7 +40,8 @@ void normalize_channel(const ChannelLayout& l, int64_t c, const float* x, float 
     float* ys = y + base;
     for (int64_t i = 0; i < l.hw; ++i) {
       const float v = (xs[i] - mean) * scale + shift;
-      ys[i] = relu ? (v > 0.f ? v : 0.f) : v;
+      // `v < 0` so NaN propagates, as torch.relu and activation_forward do.
+      ys[i] = relu ? (v < 0.f ? 0.f : v) : v;
     }
   }
 }

@@ -4,6 +4,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -74,6 +76,38 @@ inline memory stage_in(Staged& s, memory plain) {
 inline memory out_target(Staged& s, const memory& plain) { return s.blocked() ? s.scratch : plain; }
 inline void stage_out(Staged& s, memory plain) {
   if (s.blocked()) s.from_want.execute(stream(), s.scratch, plain);
+}
+
+// A plain f32 descriptor with explicit strides (a transposed view of a plain matrix).
+inline memory::desc strided_md(const memory::dims& d, const memory::dims& strides) {
+  return memory::desc(d, dt::f32, strides);
+}
+inline float* floats(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
+
+// oneDNN's ReLU (post-op, eltwise, fuse_norm_relu) turns NaN into 0 (its JIT takes
+// max(x, 0)), where torch.relu and our reference keep NaN: a NaN that vanishes
+// hides a diverged run. So the fused ReLUs run here, after the primitive, as the
+// reference writes them.
+inline void relu_in_place(Tensor& y) {
+  float* v = y.data<float>();
+  for (int64_t i = 0, n = y.numel(); i < n; ++i) v[i] = v[i] < 0.f ? 0.f : v[i];
+}
+
+// The fallback reason for a problem with no elements: oneDNN's zero-volume
+// primitives write nothing, while the reference still fills what it must
+// (a linear layer's gradient over an empty batch is 0).
+constexpr const char* kEmpty = "empty tensor";
+
+// Float bits for cache keys (eps): exact, unlike a printed decimal.
+inline std::string bits_key(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return std::to_string(u);
+}
+inline std::string dims_key(const memory::dims& d) {
+  std::string k;
+  for (int64_t v : d) k += "," + std::to_string(v);
+  return k;
 }
 
 // Runs body(); a dnnl::error becomes convnet::Error naming `what`.

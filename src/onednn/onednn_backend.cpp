@@ -56,7 +56,12 @@ dnnl::stream& stream() {
 }
 
 OneDnnBackend::OneDnnBackend(Backend& reference)
-    : DelegatingBackend(reference), conv_cache_(std::make_unique<PrimitiveCache<ConvEntry>>(cache_capacity())) {
+    : DelegatingBackend(reference),
+      conv_cache_(std::make_unique<PrimitiveCache<ConvEntry>>(cache_capacity())),
+      norm_cache_(std::make_unique<PrimitiveCache<NormEntry>>(cache_capacity())),
+      pool_cache_(std::make_unique<PrimitiveCache<PoolEntry>>(cache_capacity())),
+      matmul_cache_(std::make_unique<PrimitiveCache<MatmulEntry>>(cache_capacity())),
+      softmax_cache_(std::make_unique<PrimitiveCache<SoftmaxEntry>>(cache_capacity())) {
   // oneDNN's OpenMP team gets the reference's thread count (CONVNET_NUM_THREADS
   // or the cores), so both backends use the same cores (docs/determinism.md).
   use_our_thread_count();
@@ -69,13 +74,33 @@ std::string OneDnnBackend::path(Op op) const {
     case Op::Conv2d:
     case Op::Conv2dBiasReLU:
       return routes_.path(op, ref, "onednn convolution");
+    case Op::BatchNorm:
+    case Op::BatchNormReLU:
+      return routes_.path(op, ref, "onednn batch normalization");
+    case Op::Pool2d:
+      return routes_.path(op, ref, "onednn average pooling; max: " + ref);
+    case Op::Linear:
+    case Op::LinearBiasReLU:
+      return routes_.path(op, ref, "onednn matmul");
+    case Op::Softmax:
+      return routes_.path(op, ref, "onednn softmax; log-softmax forward: " + ref);
     default:
       return ref;
   }
 }
 
-size_t OneDnnBackend::cached_primitives() const { return conv_cache_->size(); }
-size_t OneDnnBackend::set_cache_capacity(size_t capacity) { return conv_cache_->set_capacity(capacity); }
+size_t OneDnnBackend::cached_primitives() const {
+  return conv_cache_->size() + norm_cache_->size() + pool_cache_->size() + matmul_cache_->size() +
+         softmax_cache_->size();
+}
+// Every family gets the same bound; they were all set together, so conv's old one is theirs.
+size_t OneDnnBackend::set_cache_capacity(size_t capacity) {
+  norm_cache_->set_capacity(capacity);
+  pool_cache_->set_capacity(capacity);
+  matmul_cache_->set_capacity(capacity);
+  softmax_cache_->set_capacity(capacity);
+  return conv_cache_->set_capacity(capacity);
+}
 
 Backend& backend() {
   static OneDnnBackend instance(get_backend(Backend::Kind::Cpu));

@@ -11,7 +11,8 @@
 // never leave a stale copy behind: there is nothing to invalidate.
 //
 // Primitives are cached per problem (operation, shapes, parameters) in an LRU
-// of CONVNET_ONEDNN_CACHE entries (default 256), like the cuDNN plan cache.
+// of CONVNET_ONEDNN_CACHE entries (default 256) per operation family, like the
+// cuDNN plan cache.
 #pragma once
 
 #include <memory>
@@ -38,7 +39,7 @@ class OneDnnBackend final : public DelegatingBackend {
   Device::Type device_type() const override { return Device::Type::Cpu; }
   std::string path(Op op) const override;
 
-  // ---- convolution (onednn_conv.cpp): bias and the ReLU as a post-op
+  // ---- convolution (onednn_conv.cpp): bias in the primitive, the ReLU ours
   void conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                       const Conv2dParams& p, Tensor& output) override;
   void conv2d_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
@@ -49,6 +50,40 @@ class OneDnnBackend final : public DelegatingBackend {
                               const Conv2dParams& p, Tensor& grad_weight,
                               bool accumulate) override;
 
+  // ---- batch normalization (onednn_norm.cpp): the ReLU ours
+  void batch_norm_forward_train(const Tensor& input, const Tensor* weight, const Tensor* bias,
+                                Tensor* running_mean, Tensor* running_var, float momentum,
+                                float eps, bool relu, Tensor& output, Tensor& save_mean,
+                                Tensor& save_invstd) override;
+  void batch_norm_forward_inference(const Tensor& input, const Tensor* weight, const Tensor* bias,
+                                    const Tensor& mean, const Tensor& var, float eps, bool relu,
+                                    Tensor& output) override;
+  void batch_norm_backward(const Tensor& input, const Tensor& grad_output, const Tensor* weight,
+                           const Tensor& save_mean, const Tensor& save_invstd,
+                           Tensor& grad_input, Tensor* grad_weight, Tensor* grad_bias,
+                           bool accumulate) override;
+
+  // ---- pooling (onednn_pool.cpp): average only; max stays on the reference
+  void pool2d_forward(const Tensor& input, const Pool2dParams& p, Tensor& output,
+                      Tensor* argmax) override;
+  void pool2d_backward(const Tensor& input, const Tensor& grad_output, const Tensor* argmax,
+                       const Pool2dParams& p, Tensor& grad_input) override;
+
+  // ---- linear (onednn_linear.cpp): matmul, the ReLU ours
+  void linear_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                      Tensor& output) override;
+  void linear_bias_relu_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
+                                Tensor& output) override;
+  void linear_backward_data(const Tensor& grad_output, const Tensor& weight,
+                            Tensor& grad_input) override;
+  void linear_backward_weight(const Tensor& input, const Tensor& grad_output,
+                              Tensor& grad_weight, bool accumulate) override;
+
+  // ---- softmax and log-softmax over dimension 1 (onednn_softmax.cpp)
+  void softmax_forward(const Tensor& input, Tensor& output, bool log) override;
+  void softmax_backward(const Tensor& output, const Tensor& grad_output, Tensor& grad_input,
+                        bool log) override;
+
   // Test hooks: primitives held, and the LRU's bound (returns the previous one).
   size_t cached_primitives() const;
   size_t set_cache_capacity(size_t capacity);
@@ -58,9 +93,15 @@ class OneDnnBackend final : public DelegatingBackend {
  private:
   void conv_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                     const Conv2dParams& p, bool relu, Tensor& output);
+  void linear(const Tensor& input, const Tensor& weight, const Tensor* bias, bool relu,
+              Tensor& output);
 
   RouteLog routes_;
   std::unique_ptr<PrimitiveCache<ConvEntry>> conv_cache_;
+  std::unique_ptr<PrimitiveCache<NormEntry>> norm_cache_;
+  std::unique_ptr<PrimitiveCache<PoolEntry>> pool_cache_;
+  std::unique_ptr<PrimitiveCache<MatmulEntry>> matmul_cache_;
+  std::unique_ptr<PrimitiveCache<SoftmaxEntry>> softmax_cache_;
 };
 
 }  // namespace convnet::onednn

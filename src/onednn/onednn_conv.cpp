@@ -1,8 +1,8 @@
 // Convolution on oneDNN: forward (with bias; the fused ReLU is our own pass, see
-// relu_in_place),
-// backward data and backward weights. Every primitive is created with `any`
-// layouts, so oneDNN picks its fastest (blocked) ones; our plain tensors are
-// reordered in and out (onednn_backend.hpp says why that is safe for weights).
+// relu_in_place in dnnl_util.hpp), backward data and backward weights. Every
+// primitive is created with `any` layouts, so oneDNN picks its fastest (blocked)
+// ones; our plain tensors are reordered in and out (onednn_backend.hpp says why
+// that is safe for weights).
 #include <string>
 
 #include "onednn/onednn_backend.hpp"
@@ -47,14 +47,6 @@ std::string key_of(ConvKind kind, bool bias, const ConvGeometry& g) {
 
 memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
 
-// oneDNN's ReLU post-op turns NaN into 0 (its JIT takes max(x, 0)), where
-// torch.relu and our reference keep NaN: a NaN that vanishes hides a diverged
-// run. So the ReLU runs here, after the convolution, as the reference writes it.
-void relu_in_place(Tensor& y) {
-  float* v = y.data<float>();
-  for (int64_t i = 0, n = y.numel(); i < n; ++i) v[i] = v[i] < 0.f ? 0.f : v[i];
-}
-
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, bool bias,
                                                      dnnl::prop_kind prop, bool user_scratchpad) {
   dnnl::convolution_forward::desc d =
@@ -71,16 +63,15 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, bool
 
 // Builds the entry for one problem; a oneDNN refusal is kept as !ok with its reason.
 std::shared_ptr<ConvEntry> make_entry(ConvKind kind, bool bias, const ConvGeometry& g) {
-  auto e = std::make_shared<ConvEntry>();
-  try {
+  return build_entry<ConvEntry>([&](ConvEntry& e) {
     memory::desc scratch_md;
     if (kind == ConvKind::Forward) {
       auto pd = forward_pd(g, bias, dnnl::prop_kind::forward_training, true);
-      e->prim = dnnl::convolution_forward(pd);
-      e->impl = pd.impl_info_str();
-      e->src = stage(plain_md(g.src), pd.src_desc(), true, false);
-      e->wei = stage(plain_md(g.wei), pd.weights_desc(), true, false);
-      e->dst = stage(plain_md(g.dst), pd.dst_desc(), false, true);
+      e.prim = dnnl::convolution_forward(pd);
+      e.impl = pd.impl_info_str();
+      e.src = stage(plain_md(g.src), pd.src_desc(), true, false);
+      e.wei = stage(plain_md(g.wei), pd.weights_desc(), true, false);
+      e.dst = stage(plain_md(g.dst), pd.dst_desc(), false, true);
       scratch_md = pd.scratchpad_desc();
     } else if (kind == ConvKind::BackwardData) {
       auto hint = forward_pd(g, false, dnnl::prop_kind::forward_training, false);
@@ -88,11 +79,11 @@ std::shared_ptr<ConvEntry> make_entry(ConvKind kind, bool bias, const ConvGeomet
                                               any(g.wei), any(g.dst), g.strides, g.dilates,
                                               g.pad_l, g.pad_r);
       dnnl::convolution_backward_data::primitive_desc pd(d, user_scratchpad_attr(), engine(), hint);
-      e->prim = dnnl::convolution_backward_data(pd);
-      e->impl = pd.impl_info_str();
-      e->dst = stage(plain_md(g.dst), pd.diff_dst_desc(), true, false);
-      e->wei = stage(plain_md(g.wei), pd.weights_desc(), true, false);
-      e->src = stage(plain_md(g.src), pd.diff_src_desc(), false, true);
+      e.prim = dnnl::convolution_backward_data(pd);
+      e.impl = pd.impl_info_str();
+      e.dst = stage(plain_md(g.dst), pd.diff_dst_desc(), true, false);
+      e.wei = stage(plain_md(g.wei), pd.weights_desc(), true, false);
+      e.src = stage(plain_md(g.src), pd.diff_src_desc(), false, true);
       scratch_md = pd.scratchpad_desc();
     } else {
       auto hint = forward_pd(g, false, dnnl::prop_kind::forward_training, false);
@@ -101,21 +92,16 @@ std::shared_ptr<ConvEntry> make_entry(ConvKind kind, bool bias, const ConvGeomet
                                                  g.pad_l, g.pad_r);
       dnnl::convolution_backward_weights::primitive_desc pd(d, user_scratchpad_attr(), engine(),
                                                             hint);
-      e->prim = dnnl::convolution_backward_weights(pd);
-      e->impl = pd.impl_info_str();
-      e->src = stage(plain_md(g.src), pd.src_desc(), true, false);
-      e->dst = stage(plain_md(g.dst), pd.diff_dst_desc(), true, false);
-      e->wei = stage(plain_md(g.wei), pd.diff_weights_desc(), false, true);
-      e->acc = memory(plain_md(g.wei), engine());
+      e.prim = dnnl::convolution_backward_weights(pd);
+      e.impl = pd.impl_info_str();
+      e.src = stage(plain_md(g.src), pd.src_desc(), true, false);
+      e.dst = stage(plain_md(g.dst), pd.diff_dst_desc(), true, false);
+      e.wei = stage(plain_md(g.wei), pd.diff_weights_desc(), false, true);
+      e.acc = memory(plain_md(g.wei), engine());
       scratch_md = pd.scratchpad_desc();
     }
-    e->scratchpad = memory(scratch_md, engine());
-    e->ok = true;
-  } catch (const dnnl::error& err) {
-    e->ok = false;
-    e->reason = std::string("oneDNN refused: ") + err.what();
-  }
-  return e;
+    e.scratchpad = memory(scratch_md, engine());
+  });
 }
 
 std::shared_ptr<ConvEntry> entry(PrimitiveCache<ConvEntry>& cache, ConvKind kind, bool bias,

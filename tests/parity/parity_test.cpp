@@ -1,7 +1,7 @@
 // Runs every parity case on every backend and holds it to the CPU reference.
 // With only the CPU backend this still checks that every output element is
 // written (poisoned outputs must come back finite) and that results are
-// deterministic; each GPU backend adds a column.
+// deterministic; oneDNN and each GPU backend add a column.
 #include <gtest/gtest.h>
 
 #include <cmath>
