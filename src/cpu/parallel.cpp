@@ -20,6 +20,7 @@ int configured_threads() {
 }
 
 thread_local bool t_in_parallel_region = false;
+thread_local int t_serial_depth = 0;  // enter_serial() minus leave_serial() on this thread
 
 class Pool {
  public:
@@ -102,6 +103,9 @@ Pool& pool() { return *pool_slot().load(std::memory_order_acquire); }
 
 int parallel_threads() { return pool().threads(); }
 
+void enter_serial() { ++t_serial_depth; }
+void leave_serial() { --t_serial_depth; }
+
 void set_parallel_threads(int threads) {
   Pool* fresh = new Pool(threads > 0 ? threads : configured_threads());
   delete pool_slot().exchange(fresh, std::memory_order_acq_rel);
@@ -109,7 +113,7 @@ void set_parallel_threads(int threads) {
 
 void parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
   if (count <= 0) return;
-  if (count == 1 || t_in_parallel_region || pool().threads() == 1) {
+  if (count == 1 || t_in_parallel_region || t_serial_depth > 0 || pool().threads() == 1) {
     for (int64_t i = 0; i < count; ++i) body(i);
     return;
   }

@@ -20,6 +20,23 @@ namespace convnet::cpu {
 // order (docs/determinism.md).
 void parallel_for(int64_t count, const std::function<void(int64_t)>& body);
 
+// While one is alive on a thread, parallel_for called from that thread runs
+// every item on it, in order, as a nested call does. The oneDNN backend holds
+// one around the operations it hands to this backend: OpenMP's workers spin on
+// the other cores after each oneDNN call, and a worker of ours waiting for one
+// of those cores stalled training 4x (bench/NOTES.md).
+// enter_serial()/leave_serial() are the same, for callers that cannot hold a
+// scope object; they nest.
+void enter_serial();
+void leave_serial();
+class SerialScope {
+ public:
+  SerialScope() { enter_serial(); }
+  ~SerialScope() { leave_serial(); }
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+};
+
 // Threads used (the caller included): CONVNET_NUM_THREADS if set, else the cores.
 // Read once, when the pool is first used.
 int parallel_threads();

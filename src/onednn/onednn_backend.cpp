@@ -68,6 +68,9 @@ OneDnnBackend::OneDnnBackend(Backend& reference)
 }
 OneDnnBackend::~OneDnnBackend() = default;
 
+void OneDnnBackend::enter_fallback() { cpu::enter_serial(); }
+void OneDnnBackend::leave_fallback() { cpu::leave_serial(); }
+
 std::string OneDnnBackend::path(Op op) const {
   const std::string ref = fallback().path(op);
   switch (op) {

@@ -90,6 +90,14 @@ class OneDnnBackend final : public DelegatingBackend {
   // Forgets what path() reports (tests).
   void clear_routes() { routes_.clear(); }
 
+ protected:
+  // The reference runs what this backend hands it on the calling thread only
+  // (cpu::enter_serial): after each oneDNN call OpenMP's workers spin on the
+  // other cores for a few milliseconds, and a worker of our pool queued behind
+  // one of them stalled whole training steps (4x slower, bench/NOTES.md).
+  void enter_fallback() override;
+  void leave_fallback() override;
+
  private:
   void conv_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
                     const Conv2dParams& p, bool relu, Tensor& output);

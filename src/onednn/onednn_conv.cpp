@@ -120,9 +120,9 @@ void OneDnnBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor*
   if (!e->ok) {
     routes_.fell_back(op, e->reason);
     if (relu)
-      fallback().conv2d_bias_relu_forward(x, w, b, p, y);
+      guarded()->conv2d_bias_relu_forward(x, w, b, p, y);
     else
-      fallback().conv2d_forward(x, w, b, p, y);
+      guarded()->conv2d_forward(x, w, b, p, y);
     return;
   }
   use_our_thread_count();
@@ -159,7 +159,7 @@ void OneDnnBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, cons
   std::shared_ptr<ConvEntry> e = entry(*conv_cache_, ConvKind::BackwardData, false, g);
   if (!e->ok) {
     routes_.fell_back(Op::Conv2d, e->reason);
-    fallback().conv2d_backward_data(dy, w, p, dx);
+    guarded()->conv2d_backward_data(dy, w, p, dx);
     return;
   }
   use_our_thread_count();
@@ -184,7 +184,7 @@ void OneDnnBackend::conv2d_backward_filter(const Tensor& x, const Tensor& dy, co
   std::shared_ptr<ConvEntry> e = entry(*conv_cache_, ConvKind::BackwardWeights, false, g);
   if (!e->ok) {
     routes_.fell_back(Op::Conv2d, e->reason);
-    fallback().conv2d_backward_filter(x, dy, p, dw, accumulate);
+    guarded()->conv2d_backward_filter(x, dy, p, dw, accumulate);
     return;
   }
   use_our_thread_count();

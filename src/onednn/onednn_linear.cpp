@@ -98,9 +98,9 @@ void OneDnnBackend::linear(const Tensor& x, const Tensor& w, const Tensor* b, bo
   if (!run(*matmul_cache_, routes_, op, pb, x, w, b, y, "linear forward",
            relu ? ", relu (ours, keeps NaN)" : "")) {
     if (relu)
-      fallback().linear_bias_relu_forward(x, w, b, y);
+      guarded()->linear_bias_relu_forward(x, w, b, y);
     else
-      fallback().linear_forward(x, w, b, y);
+      guarded()->linear_forward(x, w, b, y);
     return;
   }
   if (relu) relu_in_place(y);
@@ -117,7 +117,7 @@ void OneDnnBackend::linear_bias_relu_forward(const Tensor& x, const Tensor& w, c
 void OneDnnBackend::linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   const MatmulProblem pb{MatmulKind::BackwardData, dy.size(0), w.size(0), w.size(1), false, false};
   if (!run(*matmul_cache_, routes_, Op::Linear, pb, dy, w, nullptr, dx, "linear backward data"))
-    fallback().linear_backward_data(dy, w, dx);
+    guarded()->linear_backward_data(dy, w, dx);
 }
 
 void OneDnnBackend::linear_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw,
@@ -125,7 +125,7 @@ void OneDnnBackend::linear_backward_weight(const Tensor& x, const Tensor& dy, Te
   const MatmulProblem pb{MatmulKind::BackwardWeight, dy.size(1), x.size(0), x.size(1), false,
                          accumulate};
   if (!run(*matmul_cache_, routes_, Op::Linear, pb, dy, x, nullptr, dw, "linear backward weight"))
-    fallback().linear_backward_weight(x, dy, dw, accumulate);
+    guarded()->linear_backward_weight(x, dy, dw, accumulate);
 }
 
 }  // namespace convnet::onednn

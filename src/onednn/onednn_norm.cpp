@@ -104,7 +104,7 @@ void OneDnnBackend::batch_norm_forward_train(const Tensor& x, const Tensor* w, c
       x.numel() ? entry(*norm_cache_, BnKind::Train, dims, eps, w, b) : nullptr;
   if (!e || !e->ok) {
     routes_.fell_back(op, e ? e->reason : kEmpty);
-    fallback().batch_norm_forward_train(x, w, b, running_mean, running_var, momentum, eps, relu,
+    guarded()->batch_norm_forward_train(x, w, b, running_mean, running_var, momentum, eps, relu,
                                         y, save_mean, save_invstd);
     return;
   }
@@ -150,7 +150,7 @@ void OneDnnBackend::batch_norm_forward_inference(const Tensor& x, const Tensor* 
       x.numel() ? entry(*norm_cache_, BnKind::Inference, dims, eps, w, b) : nullptr;
   if (!e || !e->ok) {
     routes_.fell_back(op, e ? e->reason : kEmpty);
-    fallback().batch_norm_forward_inference(x, w, b, mean, var, eps, relu, y);
+    guarded()->batch_norm_forward_inference(x, w, b, mean, var, eps, relu, y);
     return;
   }
   use_our_thread_count();
@@ -187,7 +187,7 @@ void OneDnnBackend::batch_norm_backward(const Tensor& x, const Tensor& dy, const
       x.numel() ? entry(*norm_cache_, BnKind::Backward, dims, kEps, affine, affine) : nullptr;
   if (!e || !e->ok) {
     routes_.fell_back(Op::BatchNorm, e ? e->reason : kEmpty);
-    fallback().batch_norm_backward(x, dy, w, save_mean, save_invstd, dx, dw, db, accumulate);
+    guarded()->batch_norm_backward(x, dy, w, save_mean, save_invstd, dx, dw, db, accumulate);
     return;
   }
   use_our_thread_count();

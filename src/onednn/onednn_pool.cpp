@@ -125,7 +125,7 @@ void OneDnnBackend::pool2d_forward(const Tensor& x, const Pool2dParams& p, Tenso
   if (p.mode != PoolMode::Max && x.numel() && y.numel()) e = entry(*pool_cache_, false, p.mode, g);
   if (!e || !e->ok) {
     routes_.fell_back(Op::Pool2d, p.mode == PoolMode::Max ? kMaxReason : e ? e->reason : kEmpty);
-    fallback().pool2d_forward(x, p, y, argmax);
+    guarded()->pool2d_forward(x, p, y, argmax);
     return;
   }
   use_our_thread_count();
@@ -147,7 +147,7 @@ void OneDnnBackend::pool2d_backward(const Tensor& x, const Tensor& dy, const Ten
   if (p.mode != PoolMode::Max && x.numel() && dy.numel()) e = entry(*pool_cache_, true, p.mode, g);
   if (!e || !e->ok) {
     routes_.fell_back(Op::Pool2d, p.mode == PoolMode::Max ? kMaxReason : e ? e->reason : kEmpty);
-    fallback().pool2d_backward(x, dy, argmax, p, dx);
+    guarded()->pool2d_backward(x, dy, argmax, p, dx);
     return;
   }
   use_our_thread_count();

@@ -86,13 +86,13 @@ void OneDnnBackend::softmax_forward(const Tensor& x, Tensor& y, bool log) {
   const memory::dims dims = softmax_dims(x);
   if (log || !all_finite(x)) {
     routes_.fell_back(Op::Softmax, log ? kLogForward : kNotFinite);
-    fallback().softmax_forward(x, y, log);
+    guarded()->softmax_forward(x, y, log);
     return;
   }
   std::shared_ptr<SoftmaxEntry> e = x.numel() ? entry(*softmax_cache_, false, log, dims) : nullptr;
   if (!e || !e->ok) {
     routes_.fell_back(Op::Softmax, e ? e->reason : kEmpty);
-    fallback().softmax_forward(x, y, log);
+    guarded()->softmax_forward(x, y, log);
     return;
   }
   use_our_thread_count();
@@ -110,13 +110,13 @@ void OneDnnBackend::softmax_backward(const Tensor& y, const Tensor& dy, Tensor& 
   const memory::dims dims = softmax_dims(y);
   if (!all_finite(y) || !all_finite(dy)) {
     routes_.fell_back(Op::Softmax, kNotFinite);
-    fallback().softmax_backward(y, dy, dx, log);
+    guarded()->softmax_backward(y, dy, dx, log);
     return;
   }
   std::shared_ptr<SoftmaxEntry> e = y.numel() ? entry(*softmax_cache_, true, log, dims) : nullptr;
   if (!e || !e->ok) {
     routes_.fell_back(Op::Softmax, e ? e->reason : kEmpty);
-    fallback().softmax_backward(y, dy, dx, log);
+    guarded()->softmax_backward(y, dy, dx, log);
     return;
   }
   use_our_thread_count();
