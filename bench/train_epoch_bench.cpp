@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     manual_seed(1);
     std::unique_ptr<nn::Layer> net = build(model);
     net->set_backend(kind);
+    net->set_input_grad(false);  // as Trainer::fit, and as PyTorch for data without requires_grad
     nn::CrossEntropyLoss loss;
     loss.set_backend(kind);
     nn::SGD sgd(net->parameters(), nn::SGDOptions(0.01f).momentum(0.9f).nesterov(true));
