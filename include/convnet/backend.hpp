@@ -314,7 +314,7 @@ bool backend_available(Backend::Kind kind);
 std::string backend_unavailable_reason(Backend::Kind kind);
 // The library behind a backend, for logs: for Cudnn "cuDNN 9.19.0 (<path>, built
 // for CUDA 13.0)" once it could be loaded (with or without a GPU), for OneDnn
-// "oneDNN 2.6.3 (cpu runtime OpenMP, ISA ...)", else "".
+// "oneDNN 2.6.3 (cpu runtime OpenMP, 2 threads)", else "".
 std::string backend_library(Backend::Kind kind);
 // Every available backend, the CPU reference first.
 std::vector<Backend::Kind> available_backends();
