@@ -42,7 +42,7 @@ const char* kProgram = "resnet_fashion";
 struct Flags {
   std::string backend = "auto", data, save, load, metrics, schedule = "onecycle";
   std::string widths = "16,32,64", blocks = "1,1,1";
-  int epochs = 24;
+  int epochs = 20;
   int64_t batch_size = 64;
   float lr = 0.1f, momentum = 0.9f, weight_decay = 5e-4f;
   int crop_padding = 2;

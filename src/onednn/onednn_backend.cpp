@@ -92,6 +92,8 @@ std::string OneDnnBackend::path(Op op) const {
   }
 }
 
+bool OneDnnBackend::set_refuse_all(bool refuse) { return refuse_all_for_tests().exchange(refuse); }
+
 size_t OneDnnBackend::cached_primitives() const {
   return conv_cache_->size() + norm_cache_->size() + pool_cache_->size() + matmul_cache_->size() +
          softmax_cache_->size();

@@ -89,6 +89,10 @@ class OneDnnBackend final : public DelegatingBackend {
   size_t set_cache_capacity(size_t capacity);
   // Forgets what path() reports (tests).
   void clear_routes() { routes_.clear(); }
+  // Test hook: every primitive creation fails as a oneDNN refusal would, so the
+  // fallback runs on a machine whose oneDNN accepts everything. Returns the
+  // previous setting.
+  static bool set_refuse_all(bool refuse);
 
  protected:
   // The reference runs what this backend hands it on the calling thread only

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "onednn/dnnl_util.hpp"
+#include "onednn/primitive_cache.hpp"
 
 namespace convnet::onednn {
 
@@ -33,6 +34,8 @@ template <typename Entry, typename Build>
 std::shared_ptr<Entry> build_entry(Build build) {
   auto e = std::make_shared<Entry>();
   try {
+    if (refuse_all_for_tests())
+      throw dnnl::error(dnnl_unimplemented, "could not create a primitive (refused by the test hook)");
     build(*e);
     e->ok = true;
   } catch (const dnnl::error& err) {

@@ -10,6 +10,7 @@
 // would run on 1 thread after the pool grew.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <list>
@@ -23,6 +24,14 @@
 
 namespace convnet::onednn {
 
+// Test hook (OneDnnBackend::set_refuse_all): while on, build_entry fails every
+// primitive it creates as a refusal by oneDNN would, so the fallback path runs
+// on a machine where oneDNN accepts every shape. Keyed apart from real entries.
+inline std::atomic<bool>& refuse_all_for_tests() {
+  static std::atomic<bool> on{false};
+  return on;
+}
+
 template <typename Entry>
 class PrimitiveCache {
  public:
@@ -31,7 +40,8 @@ class PrimitiveCache {
   // The entry for `key`, built by make() on a miss (make may throw: nothing is kept).
   std::shared_ptr<Entry> get(const std::string& problem,
                              const std::function<std::shared_ptr<Entry>()>& make) {
-    const std::string key = std::to_string(cpu::parallel_threads()) + "t:" + problem;
+    const std::string key = std::to_string(cpu::parallel_threads()) +
+                            (refuse_all_for_tests() ? "t,refused:" : "t:") + problem;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = index_.find(key);

@@ -564,6 +564,47 @@ TEST_F(OneDnnOps, PathNamesWhatRan) {
 #endif
 }
 
+// A oneDNN that cannot create a primitive (the test hook makes every creation
+// fail as a refusal would) does not abort: the reference computes the call,
+// bit for bit, and path() gives oneDNN's reason.
+TEST_F(OneDnnOps, RefusedPrimitivesFallBackToTheReferenceWithTheReason) {
+#ifdef CONVNET_WITH_ONEDNN
+  using Op = Backend::Op;
+  onednn_impl().clear_routes();
+  const bool was = onednn::OneDnnBackend::set_refuse_all(true);
+  const Tensor x = randn({2, 3, 7, 7}, 1300), w = randn({4, 3, 3, 3}, 1301), b = randn({4}, 1302);
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  const auto run = [&](Backend& be) {
+    Tensor y = poisoned({2, 4, 7, 7}), dx = poisoned(x.shape()), dw = poisoned(w.shape());
+    be.conv2d_bias_relu_forward(x, w, &b, p, y);
+    be.conv2d_backward_data(y, w, p, dx);
+    be.conv2d_backward_filter(x, y, p, dw, false);
+    Tensor bn = poisoned(y.shape()), mean = poisoned({4}), invstd = poisoned({4});
+    be.batch_norm_forward_train(y, nullptr, nullptr, nullptr, nullptr, 0.1f, 1e-5f, false, bn,
+                                mean, invstd);
+    Tensor flat = poisoned({2, 147});
+    be.softmax_forward(x.reshape({2, 147}), flat, false);
+    return std::vector<Tensor>{y, dx, dw, bn, mean, invstd, flat};
+  };
+  std::vector<Tensor> ours, ref;
+  EXPECT_NO_THROW(ours = run(onednn()));
+  ref = run(reference());
+  onednn::OneDnnBackend::set_refuse_all(was);
+  ASSERT_EQ(ours.size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i)
+    EXPECT_EQ(ours[i].to_vector<float>(), ref[i].to_vector<float>()) << "output " << i;
+  for (Op op : {Op::Conv2dBiasReLU, Op::Conv2d, Op::BatchNorm, Op::Softmax}) {
+    const std::string path = onednn().path(op);
+    EXPECT_EQ(path.rfind("fallback: ", 0), 0u) << int(op) << ": " << path;
+    EXPECT_NE(path.find("refused by the test hook"), std::string::npos) << int(op) << ": " << path;
+  }
+  onednn_impl().clear_routes();
+#else
+  GTEST_SKIP() << "built without oneDNN";
+#endif
+}
+
 TEST_F(OneDnnOps, SameProblemTwiceHitsTheCache) {
 #ifdef CONVNET_WITH_ONEDNN
   onednn::OneDnnBackend& be = onednn_impl();
