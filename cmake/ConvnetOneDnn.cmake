@@ -4,7 +4,12 @@
 # missing oneDNN an error; AUTO builds without it and says so.
 set(CONVNET_WITH_ONEDNN OFF)
 if(NOT CONVNET_ONEDNN STREQUAL "OFF")
-  find_package(dnnl 2.6 CONFIG QUIET)
+  # Debian's dnnl-config.cmake requires OpenCL's headers (ocl-icd-opencl-dev, a
+  # dependency of libdnnl-dev) and fails configuring without them: ask first.
+  find_package(OpenCL QUIET)
+  if(OpenCL_FOUND)
+    find_package(dnnl 2.6 CONFIG QUIET)
+  endif()
   if(dnnl_FOUND)
     set(CONVNET_WITH_ONEDNN ON)
   elseif(CONVNET_ONEDNN STREQUAL "ON")
