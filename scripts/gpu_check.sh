@@ -158,7 +158,7 @@ log "cuDNN library: ${cudnn_dir:-none found}; headers: ${cudnn_headers:-none fou
 build_dir=${GPU_CHECK_BUILD:-build-gpu}
 # No oneDNN: this check is about the GPU code, and Debian's oneDNN package
 # config also needs the OpenCL headers, which the GPU machine lacks.
-configure_args=(-DCMAKE_BUILD_TYPE=Release -DCONVNET_CUDA=ON -DCONVNET_ONEDNN=OFF -DCMAKE_CUDA_ARCHITECTURES=90
+configure_args=(-DCMAKE_BUILD_TYPE=Release -DCONVNET_CUDA=ON -DCONVNET_ONEDNN=OFF -DCONVNET_ONNX=OFF -DCONVNET_TENSORBOARD=OFF -DCMAKE_CUDA_ARCHITECTURES=90
   -DCMAKE_LIBRARY_PATH="$root/usr/lib/${multiarch:-x86_64-linux-gnu}/openblas-pthread")
 [[ -n $cudnn_headers ]] && configure_args+=(-DCUDNN_INCLUDE_DIR="$cudnn_headers")
 [[ -n $cudnn_dir ]] && configure_args+=(-DCUDNN_ROOT="$cudnn_dir/..")

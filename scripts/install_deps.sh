@@ -17,6 +17,9 @@ packages=(
   libcli11-dev           # command lines of the examples
   nlohmann-json3-dev     # JSON (checkpoint headers)
   zlib1g-dev             # .gz data files
+  libprotobuf-dev protobuf-compiler  # ONNX files and TensorBoard event files are protobuf messages
+  libonnx-dev            # ONNX 1.12: its generated messages and checker (io::export_onnx)
+  python3-matplotlib     # scripts/plot_metrics.py
   python3-sklearn        # the digits (and Iris) data sets the examples use
   dataset-fashion-mnist  # Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist)
 )

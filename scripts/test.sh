@@ -19,11 +19,16 @@ bash scripts/install_deps.sh
 python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy ||
   echo "warning: could not install safetensors and numpy; safetensors_python_reads_our_file will skip"
 python3 scripts/fetch_mnist.py --dir data/mnist   # the data tests and the short training run need it
+# onnx, onnxruntime and tensorboard read back the ONNX files and event logs we
+# write (tests/python); CI must run those checks, so they fail rather than skip.
+tools_python=$(bash scripts/python_tools.sh)
+export CONVNET_REQUIRE_TOOLS=1
 
 run_suite() {
   local build_dir=$1 cuda=$2 shared=$3 extra=${4:-}
   echo "== build ($build_dir, CONVNET_CUDA=$cuda, BUILD_SHARED_LIBS=$shared $extra)"
-  BUILD_DIR=$build_dir CONVNET_CUDA=$cuda CMAKE_ARGS="-DBUILD_SHARED_LIBS=$shared $extra" bash scripts/build.sh
+  BUILD_DIR=$build_dir CONVNET_CUDA=$cuda \
+    CMAKE_ARGS="-DBUILD_SHARED_LIBS=$shared -DCONVNET_TOOLS_PYTHON=$tools_python $extra" bash scripts/build.sh
   echo "== test ($build_dir)"
   ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900
 }
