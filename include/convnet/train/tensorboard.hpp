@@ -24,21 +24,27 @@ namespace convnet::train {
 
 class SummaryWriter {
  public:
-  // Creates log_dir (and its parents) and the event file. Throws convnet::Error
-  // naming the path when either cannot be created or written.
+  // Creates log_dir (and its parents) and the event file, and writes its first
+  // record. Throws convnet::Error naming the path when either cannot be
+  // created or written. Not thread-safe: one writer per thread.
   explicit SummaryWriter(const std::string& log_dir);
   ~SummaryWriter();
   SummaryWriter(SummaryWriter&&) noexcept;
   SummaryWriter& operator=(SummaryWriter&&) noexcept;
 
   void add_scalar(const std::string& tag, double value, int64_t step);
-  // image: [C, H, W] (C = 1 or 3) or [H, W], float, on any device; values are
-  // clamped to [0, 1] and stored as 8-bit PNG.
+  // image: f32 [C, H, W] (C = 1 or 3) or [H, W], on any device; values are
+  // clamped to [0, 1] and stored as round(255 v) in an 8-bit PNG.
   void add_image(const std::string& tag, const Tensor& image, int64_t step);
-  // A histogram of every element of `values` (non-finite ones are skipped and
-  // counted out), with TensorBoard's default bucket edges.
+  // A histogram of every element of `values` (f32, non-empty, any device) as
+  // PyTorch's add_histogram makes it: TensorBoard's default bucket edges
+  // (x1.1 from 1e-12 to 1e20, mirrored, and 0), trimmed to the buckets in use.
+  // NaN and +-inf are left out of every field; values beyond +-1e20 go to the
+  // outermost buckets (PyTorch drops them from the counts).
   void add_histogram(const std::string& tag, const Tensor& values, int64_t step);
-  // Writes what is buffered to the file; throws convnet::Error if that fails.
+  // Events are buffered (up to 1 MiB) and written here, and when the writer is
+  // destroyed. Throws convnet::Error naming the file when the write fails (a
+  // full disk); what was not written stays buffered for the next flush.
   void flush();
   const std::string& path() const;
 
