@@ -13,11 +13,13 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include "convnet/io/safetensors.hpp"
 #include "convnet/ops.hpp"
 #include "train/loss_watch.hpp"
 #include "train/progress.hpp"
+#include "train/tensorboard_log.hpp"
 
 namespace convnet::train {
 namespace {
@@ -189,6 +191,12 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
                   "\": ", error_text(errno));
     csv << kCsvHeader << '\n';
   }
+  std::unique_ptr<detail::TensorBoardLog> tensorboard;
+  if (!options_.tensorboard_dir.empty()) {
+    tensorboard = std::make_unique<detail::TensorBoardLog>(options_.tensorboard_dir, model_,
+                                                           options_.tensorboard_histograms);
+    if (epochs_done_ == 0) tensorboard->write_weights(0);  // the initial weights
+  }
   const bool terminal = detail::stderr_is_terminal();
   double best_accuracy = -1;
   std::vector<EpochMetrics> history;
@@ -267,6 +275,7 @@ std::vector<EpochMetrics> Trainer::fit(data::DataLoader& train, data::DataLoader
           << '\n';
       CONVNET_CHECK(csv, "Trainer::fit: cannot write metrics file \"", options_.metrics_csv, "\"");
     }
+    if (tensorboard) tensorboard->write_epoch(m, test != nullptr, epochs_done_ + 1);
     if (test && !options_.best_checkpoint.empty() && m.test_accuracy > best_accuracy) {
       best_accuracy = m.test_accuracy;
       io::save_safetensors(model_, options_.best_checkpoint,

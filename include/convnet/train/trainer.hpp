@@ -1,8 +1,9 @@
 // The training loop: epochs over a DataLoader, a progress line with loss,
 // accuracy and images/s, evaluation, an optional learning-rate schedule,
-// per-epoch metrics in CSV and saving the best checkpoint. It trains any
-// nn::Layer (a Sequential, or a model of the user's own that computes its
-// forward and backward), as libtorch's loops take any Module.
+// per-epoch metrics in CSV and TensorBoard event files, and saving the best
+// checkpoint. It trains any nn::Layer (a Sequential, or a model of the user's
+// own that computes its forward and backward), as libtorch's loops take any
+// Module.
 //
 // The loop keeps the GPU busy: the running loss and the correct count are
 // accumulated on the device; the host reads them only when it prints. A loss
@@ -71,6 +72,21 @@ struct TrainerOptions {
   // run stops up to log_every - 1 steps (or, without progress, up to an epoch)
   // after the step it names, with the parameters of the step where it stopped.
   bool allow_nonfinite = false;
+  // "" = none; else TensorBoard event files go to this directory (made when
+  // missing), a new file per fit(), as torch.utils.tensorboard.SummaryWriter
+  // writes them (train/tensorboard.hpp). Each epoch: the scalars loss/train,
+  // accuracy/train, loss/test and accuracy/test (with a test loader), lr and
+  // images_per_second, and the first Conv2d's filters (depth first through the
+  // model's children) as the image "filters/<name>.weight", flushed to disk at
+  // the epoch's end. Every event's step is the epoch's number, counted across
+  // fit() calls (1, 2, ...; EpochMetrics::epoch in the first fit), so train
+  // and test curves share one axis, as PyTorch loops that log per epoch do.
+  // The first fit() also writes the initial filters (and histograms) at step 0.
+  // A directory that cannot be made or written fails fit() before training.
+  std::string tensorboard_dir;
+  // With tensorboard_dir: a histogram of every parameter, "parameters/<name>",
+  // each epoch (a host copy of the whole model per epoch).
+  bool tensorboard_histograms = false;
 };
 
 // What fit() throws when a step's loss is not finite (see allow_nonfinite).
