@@ -39,11 +39,11 @@ int main(int argc, char** argv) {
   const char* program = "mlp_mnist";
   CLI::App app{"A 784-hidden-10 MLP trained by backpropagation on MNIST, with convnet"};
   std::string data_dir = data::default_mnist_dir(), backend_name = "auto", activation = "relu";
-  std::string schedule_name = "cosine", save_path, metrics_csv;
+  std::string schedule_name = "cosine", save_path, metrics_csv, tensorboard_dir;
   int hidden = 256, epochs = 8, batch_size = 64;
   float lr = 0.05f, momentum = 0.9f;
   uint64_t seed = 1;
-  bool allow_nonfinite = false;
+  bool allow_nonfinite = false, tensorboard_histograms = false;
   app.add_option("--data", data_dir, "directory with the four MNIST IDX files")->check(examples::kNonEmptyPath);
   app.add_option("--backend", backend_name, "auto (the GPU when present, else onednn when built, else cpu), cpu, onednn, cuda or cudnn")
       ->check(examples::one_of({"auto", "cpu", "onednn", "cuda", "cudnn"}));
@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
       ->check(examples::kNonEmptyPath);
   app.add_option("--metrics-csv", metrics_csv, "write per-epoch metrics here (CSV)")
       ->check(examples::kNonEmptyPath);
+  CLI::Option* tensorboard =
+      app.add_option("--tensorboard", tensorboard_dir, "write TensorBoard logs (loss, accuracy, learning "
+                                                       "rate, images/s) to this folder")
+          ->check(examples::kNonEmptyPath);
+  app.add_flag("--tensorboard-histograms", tensorboard_histograms,
+               "with --tensorboard, also a histogram of every parameter each epoch")
+      ->needs(tensorboard);
   app.add_flag("--allow-nonfinite", allow_nonfinite,
                "train on when a step's loss is NaN or infinite (by default training stops with an error "
                "naming the epoch and the step)");
@@ -71,6 +78,7 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     examples::check_writable(program, "--save", save_path);
     examples::check_writable(program, "--metrics-csv", metrics_csv);
+    examples::check_tensorboard_folder(program, "--tensorboard", tensorboard_dir);
     examples::check_data_folder(program, data_dir);
 
     // auto: the GPU when there is one (cuDNN if present, else our kernels), else the CPU.
@@ -123,6 +131,8 @@ int main(int argc, char** argv) {
     train::TrainerOptions trainer_options;
     trainer_options.epochs = epochs;
     trainer_options.metrics_csv = metrics_csv;
+    trainer_options.tensorboard_dir = tensorboard_dir;
+    trainer_options.tensorboard_histograms = tensorboard_histograms;
     trainer_options.allow_nonfinite = allow_nonfinite;
     train::Trainer trainer(net, loss, opt, *schedule, trainer_options);
     trainer.on_epoch_end = [program](const train::EpochMetrics& m) {

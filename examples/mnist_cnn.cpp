@@ -35,6 +35,8 @@ const char* kProgram = "mnist_cnn";
 
 struct Flags {
   std::string backend = "auto", data, dataset = "mnist", save, load, predict, metrics, schedule = "onecycle";
+  std::string tensorboard;  // a log directory
+  bool tensorboard_histograms = false;
   int epochs = 3;
   int64_t batch_size = 64;
   float lr = 0.05f, momentum = 0.9f, weight_decay = 5e-4f;
@@ -70,6 +72,7 @@ int run(const Flags& f) {
   examples::check_writable(kProgram, "--save", f.save);
   if (!f.save.empty()) examples::check_writable(kProgram, "--save", examples::optimizer_path(f.save));
   examples::check_writable(kProgram, "--metrics", f.metrics);
+  examples::check_tensorboard_folder(kProgram, "--tensorboard", f.tensorboard);
   if (!f.load.empty()) examples::check_readable_file(kProgram, "--load", f.load);
   const Tensor image = f.predict.empty() ? Tensor() : examples::read_pgm(f.predict);
   const std::string dir = !f.data.empty() ? f.data
@@ -141,6 +144,8 @@ int run(const Flags& f) {
     train::TrainerOptions options;
     options.epochs = f.epochs;
     options.metrics_csv = f.metrics;
+    options.tensorboard_dir = f.tensorboard;
+    options.tensorboard_histograms = f.tensorboard_histograms;
     options.allow_nonfinite = f.allow_nonfinite;
     train::Trainer trainer(net, loss, optimizer, *schedule, options);
     const int64_t batches = train_loader.batches_per_epoch();
@@ -206,6 +211,13 @@ int main(int argc, char** argv) {
       ->check(examples::kNonEmptyPath);
   app.add_option("--metrics", f.metrics, "write per-epoch metrics to this CSV file")
       ->check(examples::kNonEmptyPath);
+  CLI::Option* tensorboard =
+      app.add_option("--tensorboard", f.tensorboard, "write TensorBoard logs (loss, accuracy, learning rate, "
+                                                     "images/s, the first layer's filters) to this folder")
+          ->check(examples::kNonEmptyPath);
+  app.add_flag("--tensorboard-histograms", f.tensorboard_histograms,
+               "with --tensorboard, also a histogram of every parameter each epoch")
+      ->needs(tensorboard);
   app.add_flag("--device-resident", f.device_resident, "keep the whole data set on the GPU");
   app.add_flag("--allow-nonfinite", f.allow_nonfinite,
                "train on when a step's loss is NaN or infinite (by default training stops with an error "
@@ -225,5 +237,7 @@ int main(int argc, char** argv) {
     return refuse("--save: nothing is trained with --eval-only or --epochs 0, so there is nothing new to save");
   if (f.eval_only && !f.metrics.empty())
     return refuse("--metrics: --eval-only and --epochs 0 run no epochs to write metrics for");
+  if (f.eval_only && !f.tensorboard.empty())
+    return refuse("--tensorboard: --eval-only and --epochs 0 run no epochs to log");
   return examples::run_reporting_errors(kProgram, [&] { return run(f); });
 }

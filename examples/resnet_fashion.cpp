@@ -40,7 +40,7 @@ namespace {
 const char* kProgram = "resnet_fashion";
 
 struct Flags {
-  std::string backend = "auto", data, save, load, metrics, schedule = "onecycle";
+  std::string backend = "auto", data, save, load, metrics, tensorboard, schedule = "onecycle";
   std::string widths = "16,32,64", blocks = "1,1,1";
   int epochs = 20;
   int64_t batch_size = 64;
@@ -48,6 +48,7 @@ struct Flags {
   int crop_padding = 2;
   uint64_t seed = 1;
   bool eval_only = false, no_augment = false, no_flip = false, zero_init_residual = false;
+  bool tensorboard_histograms = false;
 };
 
 std::vector<int64_t> parse_list(const std::string& flag, const std::string& text) {
@@ -73,6 +74,7 @@ int run(const Flags& f) {
   examples::check_writable(kProgram, "--save", f.save);
   if (!f.save.empty()) examples::check_writable(kProgram, "--save", examples::optimizer_path(f.save));
   examples::check_writable(kProgram, "--metrics", f.metrics);
+  examples::check_tensorboard_folder(kProgram, "--tensorboard", f.tensorboard);
   if (!f.load.empty()) examples::check_readable_file(kProgram, "--load", f.load);
   const std::string dir = !f.data.empty() ? f.data : data::default_fashion_mnist_dir();
   examples::check_data_folder(kProgram, dir);
@@ -152,6 +154,8 @@ int run(const Flags& f) {
     train::TrainerOptions options;
     options.epochs = f.epochs;
     options.metrics_csv = f.metrics;
+    options.tensorboard_dir = f.tensorboard;
+    options.tensorboard_histograms = f.tensorboard_histograms;
     train::Trainer trainer(net, loss, optimizer, *schedule, options);
     trainer.on_epoch_end = [](const train::EpochMetrics& m) {
       std::printf("epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f img/s\n",
@@ -213,6 +217,13 @@ int main(int argc, char** argv) {
   app.add_flag("--eval-only", f.eval_only, "only evaluate the --load checkpoint on the test set");
   app.add_option("--metrics", f.metrics, "write per-epoch metrics to this CSV file")
       ->check(examples::kNonEmptyPath);
+  CLI::Option* tensorboard =
+      app.add_option("--tensorboard", f.tensorboard, "write TensorBoard logs (loss, accuracy, learning rate, "
+                                                     "images/s, the stem's filters) to this folder")
+          ->check(examples::kNonEmptyPath);
+  app.add_flag("--tensorboard-histograms", f.tensorboard_histograms,
+               "with --tensorboard, also a histogram of every parameter each epoch")
+      ->needs(tensorboard);
   if (const auto exit_code = examples::parse(app, argc, argv)) return *exit_code;
   const auto refuse = [](const std::string& message) { return examples::usage_error(kProgram, message); };
   if (f.epochs == 0 && f.load.empty())
@@ -221,5 +232,7 @@ int main(int argc, char** argv) {
   f.eval_only = f.eval_only || f.epochs == 0;
   if (f.eval_only && !f.save.empty())
     return refuse("--save: nothing is trained with --eval-only or --epochs 0, so there is nothing new to save");
+  if (f.eval_only && !f.tensorboard.empty())
+    return refuse("--tensorboard: --eval-only and --epochs 0 run no epochs to log");
   return examples::run_reporting_errors(kProgram, [&] { return run(f); });
 }

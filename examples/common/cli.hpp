@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "convnet/error.hpp"
+#include "convnet/train/tensorboard.hpp"
 
 namespace examples {
 
@@ -177,6 +178,26 @@ inline void check_writable(const std::string& program, const std::string& flag,
     CONVNET_CHECK(::access(path.c_str(), W_OK) == 0, program, ": ", flag, " ", path,
                   ": the file is not writable (", std::strerror(errno), ")");
   }
+}
+
+// The same for `dir`, the folder of TensorBoard logs (--tensorboard): refused
+// in a build without TensorBoard, made now (with its parents) when missing, and
+// then it must be a writable folder. Making it is the only check that tells
+// whether it can be made.
+inline void check_tensorboard_folder(const std::string& program, const std::string& flag,
+                                     const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) return;
+  CONVNET_CHECK(convnet::train::tensorboard_available(), program, ": ", flag, " ", dir,
+                ": this convnet was built without TensorBoard (libprotobuf-dev and protoc were "
+                "not found, or CONVNET_TENSORBOARD=OFF)");
+  std::error_code ec;
+  CONVNET_CHECK(!fs::exists(dir, ec) || fs::is_directory(dir, ec), program, ": ", flag, " ", dir,
+                ": exists and is not a folder");
+  fs::create_directories(dir, ec);
+  CONVNET_CHECK(!ec, program, ": ", flag, " ", dir, ": the folder cannot be made (", ec.message(), ")");
+  CONVNET_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, program, ": ", flag, " ", dir,
+                ": the folder is not writable (", std::strerror(errno), ")");
 }
 
 // Fails unless `path` (a file the program will read) is a regular file that can

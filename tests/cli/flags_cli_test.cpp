@@ -63,6 +63,8 @@ const std::vector<Program>& programs() {
         {"--seed", Kind::Seed},
         {"--save", Kind::Path},
         {"--metrics-csv", Kind::Path},
+        {"--tensorboard", Kind::Path},
+        {"--tensorboard-histograms", Kind::Switch},
         {"--allow-nonfinite", Kind::Switch}}},
       {"digits_cnn",
        {{"--data", Kind::Path},
@@ -87,6 +89,8 @@ const std::vector<Program>& programs() {
         {"--eval-only", Kind::Switch},
         {"--predict", Kind::Path},
         {"--metrics", Kind::Path},
+        {"--tensorboard", Kind::Path},
+        {"--tensorboard-histograms", Kind::Switch},
         {"--device-resident", Kind::Switch},
         {"--allow-nonfinite", Kind::Switch}}},
   };
@@ -261,6 +265,16 @@ TEST(ExampleFlagCombinations, AreRefusedBeforeReadingData) {
       {"mnist_cnn",
        {"--eval-only", "--load", "x.safetensors", "--metrics", "m.csv"},
        {"--metrics"}},
+      {"mnist_cnn",
+       {"--eval-only", "--load", "x.safetensors", "--tensorboard", "runs"},
+       {"--tensorboard", "no epochs"}},
+      // A histogram switch without a log folder would silently do nothing.
+      {"mnist_cnn", {"--tensorboard-histograms"}, {"--tensorboard-histograms", "--tensorboard"}},
+      {"mlp_mnist", {"--tensorboard-histograms"}, {"--tensorboard-histograms", "--tensorboard"}},
+      {"resnet_fashion", {"--tensorboard-histograms"}, {"--tensorboard-histograms", "--tensorboard"}},
+      {"resnet_fashion",
+       {"--epochs", "0", "--load", "x.safetensors", "--tensorboard", "runs"},
+       {"--tensorboard", "no epochs"}},
   };
   for (const Case& c : cases) {
     const std::string binary = example_program(c.program);

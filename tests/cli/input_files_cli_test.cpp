@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/cli_fixtures.hpp"
+#include "convnet/train/tensorboard.hpp"
 
 namespace convnet::test {
 namespace {
@@ -282,7 +283,7 @@ TEST(ExampleInputFiles, MnistCnnRefusesBadPgmImagesBeforeTraining) {
   }
 }
 
-// ------------------------------------------------- output files: --save, --metrics, --metrics-csv
+// ------------------------------------------------- output files: --save, --metrics, --metrics-csv, --tensorboard
 
 TEST(ExampleOutputFiles, UnwritablePathsAreRefusedBeforeReadingData) {
   ScratchDir scratch;
@@ -308,6 +309,37 @@ TEST(ExampleOutputFiles, UnwritablePathsAreRefusedBeforeReadingData) {
   }
 }
 
+// --tensorboard names a folder: made when missing, refused when it cannot be
+// (and, in a build without TensorBoard, refused whatever it is).
+TEST(ExampleOutputFiles, UnusableTensorBoardFoldersAreRefusedBeforeReadingData) {
+  ScratchDir scratch;
+  if (!train::tensorboard_available()) {
+    for (const std::string program : {"mlp_mnist", "mnist_cnn", "resnet_fashion"})
+      if (!example_program(program).empty())
+        expect_refused(program, {"--backend", "cpu", "--data", kMissingData, "--tensorboard", "runs"},
+                       scratch.path(), {"--tensorboard", "without TensorBoard"});
+    GTEST_SKIP() << "built without TensorBoard: only the refusal above is checked";
+  }
+  const std::string plain_file = scratch.file("plain-file");
+  write_file(plain_file, "x");
+  const std::vector<BadFile> folders = {
+      {plain_file, {"is not a folder"}},
+      {plain_file + "/runs", {"cannot be made"}},
+  };
+  for (const std::string program : {"mlp_mnist", "mnist_cnn", "resnet_fashion"}) {
+    if (example_program(program).empty()) GTEST_SKIP() << program << " is not built";
+    for (const BadFile& folder : folders)
+      expect_refused(program, {"--backend", "cpu", "--data", kMissingData, "--tensorboard", folder.path},
+                     scratch.path(), with(with(folder.fragments, folder.path), "--tensorboard"));
+    // A folder that can be made is made before the data is read (and the run
+    // then stops at the missing data, not at the folder).
+    const std::string fresh = scratch.file(program + "-runs/a/b");
+    expect_refused(program, {"--backend", "cpu", "--data", kMissingData, "--tensorboard", fresh},
+                   scratch.path(), {kMissingData});
+    EXPECT_TRUE(std::filesystem::is_directory(fresh)) << program << ": " << fresh << " was not made";
+  }
+}
+
 // Permissions do not stop root, so this part needs an ordinary user.
 TEST(ExampleOutputFiles, ReadOnlyFoldersAreRefusedBeforeReadingData) {
   if (::geteuid() == 0) GTEST_SKIP() << "running as root, which may write into a read-only folder";
@@ -320,6 +352,9 @@ TEST(ExampleOutputFiles, ReadOnlyFoldersAreRefusedBeforeReadingData) {
   for (const std::string& flag : {"--save", "--metrics"})
     expect_refused("mnist_cnn", {"--backend", "cpu", "--data", kMissingData, flag, folder + "/out"},
                    scratch.path(), {flag, "not writable"});
+  if (train::tensorboard_available())
+    expect_refused("mnist_cnn", {"--backend", "cpu", "--data", kMissingData, "--tensorboard", folder},
+                   scratch.path(), {"--tensorboard", "not writable"});
 }
 
 }  // namespace

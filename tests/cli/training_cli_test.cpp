@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/cli_fixtures.hpp"
+#include "convnet/train/tensorboard.hpp"
 
 namespace convnet::test {
 namespace {
@@ -99,13 +100,19 @@ TEST(ExampleRuns, MnistCnnTrainsSavesPredictsAndEvaluatesWithEpochs0) {
   write_file(scratch.file("p5.pgm"), good_pgm(true));
   write_file(scratch.file("p2.pgm"), good_pgm(false));
   const std::string model = scratch.file("cnn.safetensors");
-  const ProgramResult trained =
-      run_ok(binary,
-             {"--backend", "cpu", "--data", scratch.file("data"), "--epochs", "1", "--batch-size",
-              "8", "--save", model, "--metrics", scratch.file("metrics.csv"), "--predict",
-              scratch.file("p5.pgm")},
-             scratch.path());
+  std::vector<std::string> args = {"--backend", "cpu", "--data", scratch.file("data"), "--epochs",
+                                   "1", "--batch-size", "8", "--save", model, "--metrics",
+                                   scratch.file("metrics.csv"), "--predict", scratch.file("p5.pgm")};
+  if (train::tensorboard_available())
+    args.insert(args.end(), {"--tensorboard", scratch.file("runs/cnn"), "--tensorboard-histograms"});
+  const ProgramResult trained = run_ok(binary, args, scratch.path());
   EXPECT_NE(trained.out.find("epoch 1: train loss"), std::string::npos) << trained.out;
+  if (train::tensorboard_available()) {  // one event file (its contents: tests/train, tests/python)
+    size_t event_files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(scratch.file("runs/cnn")))
+      event_files += entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+    EXPECT_EQ(event_files, 1u);
+  }
   EXPECT_NE(trained.out.find("prediction for " + scratch.file("p5.pgm")), std::string::npos)
       << trained.out;
   EXPECT_TRUE(std::filesystem::is_regular_file(scratch.file("cnn.optimizer.safetensors")));
