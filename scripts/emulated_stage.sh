@@ -34,7 +34,8 @@ sanitize() {
   echo "== emulated device, ASan + UBSan: build ($dir, clang, CONVNET_CUDA=EMULATED)"
   CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCONVNET_CUDA=EMULATED -DCONVNET_SANITIZE=ON -DCONVNET_EMU_KERNEL_TESTS=ON \
-    -DCONVNET_BUILD_BENCH=OFF -DBUILD_SHARED_LIBS=OFF "${launcher[@]}" >/dev/null
+    -DCONVNET_BUILD_BENCH=OFF -DBUILD_SHARED_LIBS=OFF -DCONVNET_TOOLS_PYTHON="${CONVNET_TOOLS_PYTHON:-}" \
+    "${launcher[@]}" >/dev/null
   cmake --build "$dir" -j "$jobs"
   echo "== emulated device, ASan + UBSan: built in $((SECONDS - t0)) s; test"
   local t1=$SECONDS status=0

@@ -23,6 +23,7 @@ python3 scripts/fetch_mnist.py --dir data/mnist   # the data tests and the short
 # write (tests/python); CI must run those checks, so they fail rather than skip.
 tools_python=$(bash scripts/python_tools.sh)
 export CONVNET_REQUIRE_TOOLS=1
+export CONVNET_TOOLS_PYTHON=$tools_python  # for the stages configured elsewhere (emulated_stage.sh)
 
 run_suite() {
   local build_dir=$1 cuda=$2 shared=$3 extra=${4:-}
