@@ -5,7 +5,6 @@
 
 #include <zlib.h>
 
-#include <limits>
 #include <vector>
 
 #include "convnet/error.hpp"
