@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "convnet/error.hpp"
+#include "convnet/io/onnx.hpp"
 
 namespace examples {
 
@@ -177,6 +178,14 @@ inline void check_writable(const std::string& program, const std::string& flag,
     CONVNET_CHECK(::access(path.c_str(), W_OK) == 0, program, ": ", flag, " ", path,
                   ": the file is not writable (", std::strerror(errno), ")");
   }
+}
+
+// --export-onnx FILE: writable, and this build can write ONNX; checked before training.
+inline void check_onnx_export(const std::string& program, const std::string& path) {
+  if (path.empty()) return;
+  CONVNET_CHECK(convnet::io::onnx_available(), program, ": --export-onnx ", path,
+                ": convnet was built without ONNX (CONVNET_ONNX; Debian: libonnx-dev libprotobuf-dev)");
+  check_writable(program, "--export-onnx", path);
 }
 
 // Fails unless `path` (a file the program will read) is a regular file that can

@@ -87,6 +87,7 @@ const std::vector<Program>& programs() {
         {"--eval-only", Kind::Switch},
         {"--predict", Kind::Path},
         {"--metrics", Kind::Path},
+        {"--export-onnx", Kind::Path},
         {"--device-resident", Kind::Switch},
         {"--allow-nonfinite", Kind::Switch}}},
   };
