@@ -51,8 +51,7 @@ class Graph {
 
   std::unique_ptr<nn::Sequential> build(OnnxModel& result) {
     const std::vector<Step> steps = chain(input_, output_, 0);
-    Shape shape(input_dims_);
-    if (batch_symbolic_) shape = Shape(with_batch(input_dims_, 1));
+    Shape shape(input_dims_);  // a symbolic batch is 1 here
     auto model = build_steps(steps, shape);
     result.input_shape = input_dims_;
     if (batch_symbolic_) result.input_shape[0] = -1;
@@ -72,11 +71,6 @@ class Graph {
     CONVNET_CHECK(opset >= kMinOpset && opset <= kMaxOpset, kOp, ": opset ", opset,
                   " is not supported (", kMinOpset, " to ", kMaxOpset, ")");
     return opset;
-  }
-
-  static std::vector<int64_t> with_batch(std::vector<int64_t> dims, int64_t batch) {
-    dims[0] = batch;
-    return dims;
   }
 
   // The one graph input that is not an initializer (IR < 4 lists initializers as inputs).
