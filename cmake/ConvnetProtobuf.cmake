@@ -1,9 +1,9 @@
 # Decides CONVNET_WITH_ONNX and CONVNET_WITH_TENSORBOARD from CONVNET_ONNX and
 # CONVNET_TENSORBOARD (AUTO|ON|OFF). Both formats are protobuf messages, read and
 # written through Debian's libprotobuf-dev (protoc for our own .proto):
-#  - ONNX (src/io/onnx_*.cpp) on libonnx-dev, ONNX 1.12's generated messages and
+#  - ONNX (src/onnxio) on libonnx-dev, ONNX 1.12's generated messages and
 #    its checker;
-#  - TensorBoard event files (src/train/tensorboard*.cpp) on proto/tensorboard.proto.
+#  - TensorBoard event files (src/tensorboard) on proto/tensorboard.proto.
 # ON makes a missing package an error; AUTO builds without the format, whose
 # functions then throw convnet::Error saying so.
 set(CONVNET_WITH_ONNX OFF)

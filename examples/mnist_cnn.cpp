@@ -34,7 +34,7 @@ namespace {
 const char* kProgram = "mnist_cnn";
 
 struct Flags {
-  std::string backend = "auto", data, dataset = "mnist", save, load, predict, metrics, schedule = "onecycle";
+  std::string backend = "auto", data, dataset = "mnist", save, load, predict, metrics, export_onnx, schedule = "onecycle";
   std::string tensorboard;  // a log directory
   bool tensorboard_histograms = false;
   int epochs = 3;
@@ -72,6 +72,7 @@ int run(const Flags& f) {
   examples::check_writable(kProgram, "--save", f.save);
   if (!f.save.empty()) examples::check_writable(kProgram, "--save", examples::optimizer_path(f.save));
   examples::check_writable(kProgram, "--metrics", f.metrics);
+  examples::check_onnx_export(kProgram, f.export_onnx);
   examples::check_tensorboard_folder(kProgram, "--tensorboard", f.tensorboard);
   if (!f.load.empty()) examples::check_readable_file(kProgram, "--load", f.load);
   const Tensor image = f.predict.empty() ? Tensor() : examples::read_pgm(f.predict);
@@ -170,6 +171,11 @@ int run(const Flags& f) {
   const train::EvalResult result = train::evaluate(net, test_loader, 10, train::Confusion::Compute);
   std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n%s\n",
               train::format_confusion(result).c_str());
+  if (!f.export_onnx.empty()) {
+    io::export_onnx(net, Shape{1, 1, 28, 28}, f.export_onnx);
+    std::printf("exported %s (ONNX opset %lld, input [N, 1, 28, 28] normalised as for training)\n",
+                f.export_onnx.c_str(), static_cast<long long>(io::kOnnxOpset));
+  }
   if (!f.predict.empty()) predict(net, f.predict, image, norm, device, backend);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("test accuracy: %.2f%% (%lld images), test loss %.4f, backend %s, wall time %.1f s\n",
@@ -210,6 +216,9 @@ int main(int argc, char** argv) {
   app.add_option("--predict", f.predict, "classify a 28x28 PGM image (white digit on black)")
       ->check(examples::kNonEmptyPath);
   app.add_option("--metrics", f.metrics, "write per-epoch metrics to this CSV file")
+      ->check(examples::kNonEmptyPath);
+  app.add_option("--export-onnx", f.export_onnx, "write the model as ONNX (opset 13, batch dimension "
+                                                 "dynamic) for onnxruntime, TensorRT, OpenVINO")
       ->check(examples::kNonEmptyPath);
   CLI::Option* tensorboard =
       app.add_option("--tensorboard", f.tensorboard, "write TensorBoard logs (loss, accuracy, learning rate, "

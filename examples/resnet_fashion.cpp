@@ -40,7 +40,7 @@ namespace {
 const char* kProgram = "resnet_fashion";
 
 struct Flags {
-  std::string backend = "auto", data, save, load, metrics, tensorboard, schedule = "onecycle";
+  std::string backend = "auto", data, save, load, metrics, export_onnx, tensorboard, schedule = "onecycle";
   std::string widths = "16,32,64", blocks = "1,1,1";
   int epochs = 20;
   int64_t batch_size = 64;
@@ -74,6 +74,7 @@ int run(const Flags& f) {
   examples::check_writable(kProgram, "--save", f.save);
   if (!f.save.empty()) examples::check_writable(kProgram, "--save", examples::optimizer_path(f.save));
   examples::check_writable(kProgram, "--metrics", f.metrics);
+  examples::check_onnx_export(kProgram, f.export_onnx);
   examples::check_tensorboard_folder(kProgram, "--tensorboard", f.tensorboard);
   if (!f.load.empty()) examples::check_readable_file(kProgram, "--load", f.load);
   const std::string dir = !f.data.empty() ? f.data : data::default_fashion_mnist_dir();
@@ -174,6 +175,11 @@ int run(const Flags& f) {
   const train::EvalResult result = train::evaluate(net, test_loader, 10, train::Confusion::Compute);
   std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n%s\n",
               train::format_confusion(result).c_str());
+  if (!f.export_onnx.empty()) {
+    io::export_onnx(net, Shape{1, 1, 28, 28}, f.export_onnx);
+    std::printf("exported %s (ONNX opset %lld, input [N, 1, 28, 28] normalised as for training)\n",
+                f.export_onnx.c_str(), static_cast<long long>(io::kOnnxOpset));
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("test accuracy: %.2f%% (%lld images), test loss %.4f, backend %s, wall time %.1f s\n",
               100 * result.accuracy, static_cast<long long>(result.samples), result.loss,
@@ -216,6 +222,9 @@ int main(int argc, char** argv) {
   app.add_option("--load", f.load, "start from this safetensors checkpoint")->check(examples::kNonEmptyPath);
   app.add_flag("--eval-only", f.eval_only, "only evaluate the --load checkpoint on the test set");
   app.add_option("--metrics", f.metrics, "write per-epoch metrics to this CSV file")
+      ->check(examples::kNonEmptyPath);
+  app.add_option("--export-onnx", f.export_onnx, "write the model as ONNX (opset 13, batch dimension "
+                                                 "dynamic) for onnxruntime, TensorRT, OpenVINO")
       ->check(examples::kNonEmptyPath);
   CLI::Option* tensorboard =
       app.add_option("--tensorboard", f.tensorboard, "write TensorBoard logs (loss, accuracy, learning rate, "

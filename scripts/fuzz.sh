@@ -8,7 +8,7 @@
 # Environment:
 #   FUZZ_SECONDS  seconds per target (default 45: with the ~80 s build, about
 #                 3.5 minutes in all on 2 cores)
-#   FUZZ_TARGETS  which targets (default "fuzz_idx fuzz_safetensors fuzz_checkpoint")
+#   FUZZ_TARGETS  which targets (default "fuzz_idx fuzz_safetensors fuzz_checkpoint fuzz_onnx")
 #   BUILD_DIR     the clang build (default build-fuzz)
 #   FUZZ_WORK     where corpora copies, logs and crash files go
 #                 (default $BUILD_DIR/fuzz-run, emptied first)
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-45}
-targets=(${FUZZ_TARGETS:-fuzz_idx fuzz_safetensors fuzz_checkpoint})
+targets=(${FUZZ_TARGETS:-fuzz_idx fuzz_safetensors fuzz_checkpoint fuzz_onnx})
 build_dir=${BUILD_DIR:-build-fuzz}
 work=${FUZZ_WORK:-$build_dir/fuzz-run}
 
@@ -39,7 +39,7 @@ if command -v ccache >/dev/null; then
   export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCONVNET_CUDA=OFF -DCONVNET_FUZZ=ON -DCONVNET_BUILD_TESTS=OFF -DCONVNET_BUILD_BENCH=OFF \
+  -DCONVNET_CUDA=OFF -DCONVNET_ONNX=ON -DCONVNET_FUZZ=ON -DCONVNET_BUILD_TESTS=OFF -DCONVNET_BUILD_BENCH=OFF \
   -DCONVNET_BUILD_EXAMPLES=OFF "${launcher[@]}" >/dev/null
 cmake --build "$build_dir" -j "${JOBS:-$(nproc)}" --target "${targets[@]}"
 echo "== fuzz: built in $((SECONDS - build_start)) s"
@@ -61,6 +61,7 @@ for target in "${targets[@]}"; do
   cp tests/fuzz/corpus/"$name"/* "$corpus"/
   dict=tests/fuzz/safetensors.dict
   [[ $name == idx ]] && dict=tests/fuzz/idx.dict
+  [[ $name == onnx ]] && dict=tests/fuzz/onnx.dict
   log=$work/$name.log
   echo "== fuzz: $target for $seconds s from $(ls "$corpus" | wc -l) seed inputs (log: $log)"
   status=0

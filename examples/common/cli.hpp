@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "convnet/error.hpp"
+#include "convnet/io/onnx.hpp"
 #include "convnet/train/tensorboard.hpp"
 
 namespace examples {
@@ -198,6 +199,14 @@ inline void check_tensorboard_folder(const std::string& program, const std::stri
   CONVNET_CHECK(!ec, program, ": ", flag, " ", dir, ": the folder cannot be made (", ec.message(), ")");
   CONVNET_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, program, ": ", flag, " ", dir,
                 ": the folder is not writable (", std::strerror(errno), ")");
+}
+
+// --export-onnx FILE: writable, and this build can write ONNX; checked before training.
+inline void check_onnx_export(const std::string& program, const std::string& path) {
+  if (path.empty()) return;
+  CONVNET_CHECK(convnet::io::onnx_available(), program, ": --export-onnx ", path,
+                ": convnet was built without ONNX (CONVNET_ONNX; Debian: libonnx-dev libprotobuf-dev)");
+  check_writable(program, "--export-onnx", path);
 }
 
 // Fails unless `path` (a file the program will read) is a regular file that can

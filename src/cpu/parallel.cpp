@@ -21,6 +21,8 @@ int configured_threads() {
 
 thread_local bool t_in_parallel_region = false;
 thread_local int t_serial_depth = 0;  // enter_serial() minus leave_serial() on this thread
+thread_local TeamRunner t_team = nullptr;  // set by enter_team()
+thread_local int t_team_depth = 0;
 
 class Pool {
  public:
@@ -106,6 +108,13 @@ int parallel_threads() { return pool().threads(); }
 void enter_serial() { ++t_serial_depth; }
 void leave_serial() { --t_serial_depth; }
 
+void enter_team(TeamRunner runner) {
+  if (t_team_depth++ == 0) t_team = runner;
+}
+void leave_team() {
+  if (--t_team_depth == 0) t_team = nullptr;
+}
+
 void set_parallel_threads(int threads) {
   Pool* fresh = new Pool(threads > 0 ? threads : configured_threads());
   delete pool_slot().exchange(fresh, std::memory_order_acq_rel);
@@ -115,6 +124,18 @@ void parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
   if (count <= 0) return;
   if (count == 1 || t_in_parallel_region || t_serial_depth > 0 || pool().threads() == 1) {
     for (int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+  if (t_team != nullptr) {
+    // The same contiguous shares as the pool's; a nested parallel_for on any
+    // of the team's threads runs serially there.
+    t_team([&](int thread, int threads) {
+      const int64_t begin = count * thread / threads, end = count * (thread + 1) / threads;
+      const bool outer = t_in_parallel_region;
+      t_in_parallel_region = true;
+      for (int64_t i = begin; i < end; ++i) body(i);
+      t_in_parallel_region = outer;
+    });
     return;
   }
   pool().run(count, body);

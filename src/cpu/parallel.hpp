@@ -37,6 +37,16 @@ class SerialScope {
   SerialScope& operator=(const SerialScope&) = delete;
 };
 
+// While entered on a thread, parallel_for called from that thread runs on
+// another runtime's team instead of the pool: runner(f) must call f(t, T) once
+// on each of its T threads (the caller among them) and return when all have.
+// The oneDNN backend enters its OpenMP team around the operations it hands to
+// this backend, so OpenMP's workers, which would spin idle beside a serial
+// loop, share the loop instead. Nests; serial (enter_serial) wins.
+using TeamRunner = void (*)(const std::function<void(int thread, int threads)>& f);
+void enter_team(TeamRunner runner);
+void leave_team();
+
 // Threads used (the caller included): CONVNET_NUM_THREADS if set, else the cores.
 // Read once, when the pool is first used.
 int parallel_threads();

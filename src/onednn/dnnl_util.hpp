@@ -12,6 +12,8 @@
 
 #include "convnet/error.hpp"
 #include "convnet/tensor.hpp"
+#include "cpu/parallel.hpp"
+#include "onednn/omp_team.hpp"
 
 namespace convnet::onednn {
 
@@ -90,7 +92,10 @@ inline float* floats(const memory& m) { return static_cast<float*>(m.get_data_ha
 // reference writes them.
 inline void relu_in_place(Tensor& y) {
   float* v = y.data<float>();
-  for (int64_t i = 0, n = y.numel(); i < n; ++i) v[i] = v[i] < 0.f ? 0.f : v[i];
+  TeamScope team;  // on OpenMP's team, whose workers are spinning after the primitive
+  cpu::parallel_chunks(y.numel(), cpu::kElementwiseGrain, [v](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) v[i] = v[i] < 0.f ? 0.f : v[i];
+  });
 }
 
 // The fallback reason for a problem with no elements: oneDNN's zero-volume

@@ -9,6 +9,7 @@
 #include "onednn/dnnl_util.hpp"
 #include "onednn/onednn_entries.hpp"
 #include "onednn/onednn_hooks.hpp"
+#include "onednn/omp_team.hpp"
 #include "onednn/primitive_cache.hpp"
 
 namespace convnet::onednn {
@@ -68,8 +69,8 @@ OneDnnBackend::OneDnnBackend(Backend& reference)
 }
 OneDnnBackend::~OneDnnBackend() = default;
 
-void OneDnnBackend::enter_fallback() { cpu::enter_serial(); }
-void OneDnnBackend::leave_fallback() { cpu::leave_serial(); }
+void OneDnnBackend::enter_fallback() { enter_team_loops(); }
+void OneDnnBackend::leave_fallback() { leave_team_loops(); }
 
 std::string OneDnnBackend::path(Op op) const {
   const std::string ref = fallback().path(op);

@@ -95,10 +95,11 @@ class OneDnnBackend final : public DelegatingBackend {
   static bool set_refuse_all(bool refuse);
 
  protected:
-  // The reference runs what this backend hands it on the calling thread only
-  // (cpu::enter_serial): after each oneDNN call OpenMP's workers spin on the
-  // other cores for a few milliseconds, and a worker of our pool queued behind
-  // one of them stalled whole training steps (4x slower, bench/NOTES.md).
+  // The reference runs what this backend hands it on oneDNN's OpenMP team
+  // (omp_team.hpp), not on our pool: after each oneDNN call OpenMP's workers
+  // spin on the other cores for a few milliseconds, and a worker of our pool
+  // queued behind one of them stalled whole training steps (4x slower,
+  // bench/NOTES.md); run serially, the loops left those workers idle.
   void enter_fallback() override;
   void leave_fallback() override;
 

@@ -89,7 +89,8 @@ void OneDnnBackend::softmax_forward(const Tensor& x, Tensor& y, bool log) {
     guarded()->softmax_forward(x, y, log);
     return;
   }
-  std::shared_ptr<SoftmaxEntry> e = x.numel() ? entry(*softmax_cache_, false, log, dims) : nullptr;
+  // Here log is false: log-softmax forward stays on the reference (above).
+  std::shared_ptr<SoftmaxEntry> e = x.numel() ? entry(*softmax_cache_, false, false, dims) : nullptr;
   if (!e || !e->ok) {
     routes_.fell_back(Op::Softmax, e ? e->reason : kEmpty);
     guarded()->softmax_forward(x, y, log);
@@ -97,7 +98,7 @@ void OneDnnBackend::softmax_forward(const Tensor& x, Tensor& y, bool log) {
   }
   use_our_thread_count();
   std::lock_guard<std::mutex> lock(e->mutex);
-  checked(log ? "log-softmax forward" : "softmax forward", [&] {
+  checked("softmax forward", [&] {
     e->prim.execute(stream(), {{DNNL_ARG_SRC, wrap(x, dims)},
                                {DNNL_ARG_DST, wrap(y, dims)},
                                {DNNL_ARG_SCRATCHPAD, e->scratchpad}});

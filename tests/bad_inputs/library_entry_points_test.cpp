@@ -1,19 +1,23 @@
 // The bad-input corpus (this folder; README.md lists it) through the library's
 // entry points a program reaches: data::read_idx and data::load_mnist,
-// io::read_safetensors, io::load_safetensors and io::load_optimizer, and the
-// examples' PGM reader. Every bad file, a directory where a file is expected
+// io::read_safetensors, io::load_safetensors and io::load_optimizer,
+// io::import_onnx, and the examples' PGM reader. Every bad file, a directory where a file is expected
 // and a missing path must raise a convnet::Error (no other exception, no
 // crash: the sanitizer build runs this too) whose message names the file.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/cli_fixtures.hpp"
 #include "convnet/convnet.hpp"
 #include "convnet/data/idx.hpp"
+#include "convnet/io/onnx.hpp"
 #include "convnet/io/safetensors.hpp"
 #include "examples/common/pgm.hpp"
 
@@ -168,6 +172,31 @@ TEST(BadInputCorpus, SafetensorsReadersRefuseEveryBadFile) {
   }
   EXPECT_EQ(net.parameters()[0]->value.to_vector<float>(), before)
       << "a failed load changed the model";
+}
+
+// ---------------------------------------------------------------- ONNX (io::import_onnx)
+
+TEST(BadInputCorpus, OnnxImporterRefusesEveryBadFileNamingIt) {
+  if (!io::onnx_available()) GTEST_SKIP() << "convnet was built without ONNX (CONVNET_ONNX)";
+  // expected.txt: file, then the words its error must hold (make_onnx_corpus.py).
+  std::ifstream table(bad_input("onnx") + "/expected.txt");
+  ASSERT_TRUE(table.good());
+  std::map<std::string, std::vector<std::string>> words;
+  for (std::string line; std::getline(table, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> fields;
+    std::stringstream in(line);
+    for (std::string field; std::getline(in, field, '\t');) fields.push_back(field);
+    words[fields[0]] = {fields.begin() + 1, fields.end()};
+  }
+  const std::vector<std::string> files = corpus_files("onnx");
+  ASSERT_GE(files.size(), 12u);
+  for (const std::string& path : files) {
+    const std::string name = std::filesystem::path(path).filename().string();
+    if (name == "expected.txt") continue;
+    ASSERT_TRUE(words.count(name)) << name << " is not in expected.txt";
+    expect_error_naming("import_onnx", path, [&] { io::import_onnx(path); }, words[name]);
+  }
 }
 
 // ---------------------------------------------------------------- PGM (examples/common/pgm.hpp)

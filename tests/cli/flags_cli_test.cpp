@@ -89,6 +89,7 @@ const std::vector<Program>& programs() {
         {"--eval-only", Kind::Switch},
         {"--predict", Kind::Path},
         {"--metrics", Kind::Path},
+        {"--export-onnx", Kind::Path},
         {"--tensorboard", Kind::Path},
         {"--tensorboard-histograms", Kind::Switch},
         {"--device-resident", Kind::Switch},

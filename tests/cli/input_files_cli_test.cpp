@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/cli_fixtures.hpp"
+#include "convnet/io/onnx.hpp"
 #include "convnet/train/tensorboard.hpp"
 
 namespace convnet::test {
@@ -300,8 +301,10 @@ TEST(ExampleOutputFiles, UnwritablePathsAreRefusedBeforeReadingData) {
     std::string program, flag;
   };
   for (const Output& output : {Output{"mlp_mnist", "--save"}, Output{"mlp_mnist", "--metrics-csv"},
-                               Output{"mnist_cnn", "--save"}, Output{"mnist_cnn", "--metrics"}}) {
+                               Output{"mnist_cnn", "--save"}, Output{"mnist_cnn", "--metrics"},
+                               Output{"mnist_cnn", "--export-onnx"}}) {
     if (example_program(output.program).empty()) GTEST_SKIP() << output.program << " is not built";
+    if (output.flag == "--export-onnx" && !io::onnx_available()) continue;  // refused as unavailable
     for (const BadFile& path : paths)
       expect_refused(output.program,
                      {"--backend", "cpu", "--data", kMissingData, output.flag, path.path},
@@ -349,7 +352,7 @@ TEST(ExampleOutputFiles, ReadOnlyFoldersAreRefusedBeforeReadingData) {
   std::filesystem::create_directories(folder);
   std::filesystem::permissions(
       folder, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
-  for (const std::string& flag : {"--save", "--metrics"})
+  for (const std::string& flag : {"--save", "--metrics", "--export-onnx"})
     expect_refused("mnist_cnn", {"--backend", "cpu", "--data", kMissingData, flag, folder + "/out"},
                    scratch.path(), {flag, "not writable"});
   if (train::tensorboard_available())

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/cli_fixtures.hpp"
+#include "convnet/io/onnx.hpp"
 #include "convnet/train/tensorboard.hpp"
 
 namespace convnet::test {
@@ -125,6 +126,15 @@ TEST(ExampleRuns, MnistCnnTrainsSavesPredictsAndEvaluatesWithEpochs0) {
   EXPECT_EQ(evaluated.out.find("epoch 1"), std::string::npos) << evaluated.out;
   EXPECT_NE(evaluated.out.find("test accuracy:"), std::string::npos) << evaluated.out;
   EXPECT_NE(evaluated.out.find("(10 images)"), std::string::npos) << evaluated.out;
+  if (io::onnx_available()) {  // --export-onnx of the loaded model, which imports back
+    const std::string onnx_file = scratch.file("cnn.onnx");
+    const ProgramResult exported = run_ok(
+        binary, {"--backend", "cpu", "--data", scratch.file("data"), "--epochs", "0", "--load", model,
+                 "--export-onnx", onnx_file},
+        scratch.path());
+    EXPECT_NE(exported.out.find("exported " + onnx_file), std::string::npos) << exported.out;
+    EXPECT_EQ(io::import_onnx(onnx_file).model->size(), 8u);
+  }
   const ProgramResult predicted = run_ok(
       binary,
       {"--backend", "cpu", "--epochs", "0", "--load", model, "--predict", scratch.file("p2.pgm")},

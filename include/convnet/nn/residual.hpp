@@ -40,6 +40,7 @@ class Residual : public Layer {
   Shape output_shape(const Shape& input_shape) const override;
   Layer& body() { return *body_; }
   Layer* shortcut() { return shortcut_; }  // nullptr: identity
+  bool relu_after() const { return relu_after_; }
 
  protected:
   std::vector<Shape> child_input_shapes(const Shape& input_shape) const override;
