@@ -37,9 +37,9 @@ Tensor filter_grid(const Tensor& weight) {
     // Each filter spans [0, 1] on its own: filters differ in scale, and a
     // shared scale would leave most of them a flat grey.
     const auto first = w.begin() + f * filter_size, last = first + filter_size;
-    const auto [low, high] = std::minmax_element(first, last);
-    const float range = *high - *low;
-    const auto scaled = [&](float v) { return range > 0 ? (v - *low) / range : 0.5f; };
+    const auto extremes = std::minmax_element(first, last);  // no structured binding: clang's
+    const float low = *extremes.first, range = *extremes.second - low;  // C++17 lambdas cannot capture one
+    const auto scaled = [&](float v) { return range > 0 ? (v - low) / range : 0.5f; };
     for (int64_t c = 0; c < inputs; ++c) {
       const int64_t tile = rgb || inputs == 1 ? f : f * inputs + c;
       const int64_t top = (tile / columns) * (kh + 1) + 1, left = (tile % columns) * (kw + 1) + 1;
