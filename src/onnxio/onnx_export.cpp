@@ -19,7 +19,6 @@ namespace convnet::io {
 namespace {
 
 using onnx_detail::set_float_tensor;
-using onnx_detail::set_int64_tensor;
 
 // IR version 7 is the one released with opset 13: every reader of opset 13 takes it.
 constexpr int64_t kIrVersion = 7;
@@ -311,8 +310,8 @@ onnx::ModelProto build_model(nn::Layer& model, const Shape& input_shape,
   Shape shape = input_shape;
   Exporter exporter(graph);
   const std::string last = exporter.emit(model, "", options.input_name, shape);
-  // The output gets its public name: an Identity when the model is empty or
-  // its last value is an initializer-free node output we can rename.
+  // The output gets its public name: the last node's output is renamed, or an
+  // Identity carries the input through when the model has no nodes.
   if (graph.node_size() == 0) {
     auto* node = graph.add_node();
     node->set_op_type("Identity");

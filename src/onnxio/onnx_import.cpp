@@ -220,7 +220,7 @@ class Graph {
         seq->add(build_residual(step, shape));
         continue;
       }
-      NodeContext context{node, constants_, shape, batch_symbolic_, {}, opset_};
+      NodeContext context{node, constants_, shape, batch_symbolic_, {}};
       for (const auto& out : node.output()) context.output_used.push_back(uses_.count(out) > 0);
       std::unique_ptr<nn::Layer> layer = make_layer(context);
       if (!layer) continue;

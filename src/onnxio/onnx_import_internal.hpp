@@ -33,7 +33,6 @@ struct NodeContext {
   bool batch_is_symbolic;
   // Whether output `i` of the node is read by another node or is the graph output.
   std::vector<bool> output_used;
-  int64_t opset;
 };
 
 // The layer computing `node` on its data input, or nullptr for a node that

@@ -22,8 +22,6 @@ constexpr int64_t kMaxElements = int64_t{1} << 31;
 
 // A float tensor as an initializer (raw little-endian data), from any device.
 void set_float_tensor(onnx::TensorProto& proto, const std::string& name, const Tensor& tensor);
-void set_int64_tensor(onnx::TensorProto& proto, const std::string& name,
-                      const std::vector<int64_t>& values);
 
 // The dims of a TensorProto, checked: each >= 0, the product <= kMaxElements.
 // `what` starts any error message.

@@ -15,14 +15,6 @@ void set_float_tensor(onnx::TensorProto& proto, const std::string& name, const T
   proto.set_raw_data(values.data(), values.size() * sizeof(float));
 }
 
-void set_int64_tensor(onnx::TensorProto& proto, const std::string& name,
-                      const std::vector<int64_t>& values) {
-  proto.set_name(name);
-  proto.set_data_type(onnx::TensorProto::INT64);
-  proto.add_dims(static_cast<int64_t>(values.size()));
-  proto.set_raw_data(values.data(), values.size() * sizeof(int64_t));
-}
-
 std::vector<int64_t> checked_dims(const onnx::TensorProto& proto, const std::string& what) {
   CONVNET_CHECK(proto.data_location() != onnx::TensorProto::EXTERNAL, what,
                 ": data stored outside the file (external data) is not supported");
