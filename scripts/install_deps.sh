@@ -9,6 +9,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libopenblas-dev        # BLAS for the CPU backend's GEMMs
   libdnnl-dev            # oneDNN 2.6: the onednn CPU backend (src/onednn)
+  ocl-icd-opencl-dev     # only Recommended by libdnnl-dev, but its dnnl-config.cmake needs OpenCL's headers
   libgtest-dev           # tests
   libboost-context-dev   # fibers of the emulated device (emu/)
   clang libclang-rt-dev  # the emulated device's build and its sanitizers; the fuzz targets

@@ -25,11 +25,15 @@ tools_python=$(bash scripts/python_tools.sh)
 export CONVNET_REQUIRE_TOOLS=1
 export CONVNET_TOOLS_PYTHON=$tools_python  # for the stages configured elsewhere (emulated_stage.sh)
 
+# install_deps.sh installed these, so CI builds them or fails: AUTO would
+# quietly leave a backend out (it did, when OpenCL's headers were missing).
+required="-DCONVNET_ONEDNN=ON -DCONVNET_ONNX=ON -DCONVNET_TENSORBOARD=ON"
+
 run_suite() {
   local build_dir=$1 cuda=$2 shared=$3 extra=${4:-}
   echo "== build ($build_dir, CONVNET_CUDA=$cuda, BUILD_SHARED_LIBS=$shared $extra)"
   BUILD_DIR=$build_dir CONVNET_CUDA=$cuda \
-    CMAKE_ARGS="-DBUILD_SHARED_LIBS=$shared -DCONVNET_TOOLS_PYTHON=$tools_python $extra" bash scripts/build.sh
+    CMAKE_ARGS="-DBUILD_SHARED_LIBS=$shared -DCONVNET_TOOLS_PYTHON=$tools_python $required $extra" bash scripts/build.sh
   echo "== test ($build_dir)"
   ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900
 }
