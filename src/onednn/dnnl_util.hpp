@@ -98,6 +98,9 @@ inline void relu_in_place(Tensor& y) {
   });
 }
 
+// What path() adds after oneDNN's implementation where relu_in_place ran.
+constexpr const char* kOurRelu = ", relu (ours, keeps NaN)";
+
 // The fallback reason for a problem with no elements: oneDNN's zero-volume
 // primitives write nothing, while the reference still fills what it must
 // (a linear layer's gradient over an empty batch is 0).

@@ -113,35 +113,32 @@ std::shared_ptr<ConvEntry> entry(PrimitiveCache<ConvEntry>& cache, ConvKind kind
 
 void OneDnnBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor* b,
                                  const Conv2dParams& p, bool relu, Tensor& y) {
-  const Op op = relu ? Op::Conv2dBiasReLU : Op::Conv2d;
   const ConvGeometry g = geometry(x, w, p);
   // One primitive for both: the ReLU is not part of it.
-  std::shared_ptr<ConvEntry> e = entry(*conv_cache_, ConvKind::Forward, b, g);
-  if (!e->ok) {
-    routes_.fell_back(op, e->reason);
-    if (relu)
-      guarded()->conv2d_bias_relu_forward(x, w, b, p, y);
-    else
-      guarded()->conv2d_forward(x, w, b, p, y);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked("convolution forward", [&] {
-    memory src = stage_in(e->src, wrap(x, g.src));
-    memory wei = stage_in(e->wei, wrap(w, g.wei));
-    memory dst_plain = wrap(y, g.dst);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
-                                         {DNNL_ARG_WEIGHTS, wei},
-                                         {DNNL_ARG_DST, out_target(e->dst, dst_plain)},
-                                         {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
-    if (b) args.emplace(DNNL_ARG_BIAS, wrap(*b, g.bias));
-    e->prim.execute(stream(), args);
-    stage_out(e->dst, dst_plain);
-    stream().wait();
-  });
-  if (relu) relu_in_place(y);
-  routes_.ran(op, relu ? e->impl + ", relu (ours, keeps NaN)" : e->impl);
+  const bool ran = execute_entry(
+      routes_, relu ? Op::Conv2dBiasReLU : Op::Conv2d, entry(*conv_cache_, ConvKind::Forward, b, g),
+      "convolution forward",
+      [&](ConvEntry& e) {
+        memory src = stage_in(e.src, wrap(x, g.src));
+        memory wei = stage_in(e.wei, wrap(w, g.wei));
+        memory dst_plain = wrap(y, g.dst);
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
+                                             {DNNL_ARG_WEIGHTS, wei},
+                                             {DNNL_ARG_DST, out_target(e.dst, dst_plain)},
+                                             {DNNL_ARG_SCRATCHPAD, e.scratchpad}};
+        if (b) args.emplace(DNNL_ARG_BIAS, wrap(*b, g.bias));
+        e.prim.execute(stream(), args);
+        stage_out(e.dst, dst_plain);
+      },
+      [&](ConvEntry&) {
+        if (relu) relu_in_place(y);
+      },
+      relu ? kOurRelu : "");
+  if (ran) return;
+  if (relu)
+    guarded()->conv2d_bias_relu_forward(x, w, b, p, y);
+  else
+    guarded()->conv2d_forward(x, w, b, p, y);
 }
 
 void OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b,
@@ -156,57 +153,45 @@ void OneDnnBackend::conv2d_bias_relu_forward(const Tensor& x, const Tensor& w, c
 void OneDnnBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p,
                                          Tensor& dx) {
   const ConvGeometry g = geometry(dx, w, p);
-  std::shared_ptr<ConvEntry> e = entry(*conv_cache_, ConvKind::BackwardData, false, g);
-  if (!e->ok) {
-    routes_.fell_back(Op::Conv2d, e->reason);
-    guarded()->conv2d_backward_data(dy, w, p, dx);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked("convolution backward data", [&] {
-    memory diff_dst = stage_in(e->dst, wrap(dy, g.dst));
-    memory wei = stage_in(e->wei, wrap(w, g.wei));
-    memory diff_src_plain = wrap(dx, g.src);
-    e->prim.execute(stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
-                               {DNNL_ARG_WEIGHTS, wei},
-                               {DNNL_ARG_DIFF_SRC, out_target(e->src, diff_src_plain)},
-                               {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-    stage_out(e->src, diff_src_plain);
-    stream().wait();
-  });
-  routes_.ran(Op::Conv2d, e->impl);
+  const bool ran = execute_entry(
+      routes_, Op::Conv2d, entry(*conv_cache_, ConvKind::BackwardData, false, g),
+      "convolution backward data", [&](ConvEntry& e) {
+        memory diff_dst = stage_in(e.dst, wrap(dy, g.dst));
+        memory wei = stage_in(e.wei, wrap(w, g.wei));
+        memory diff_src_plain = wrap(dx, g.src);
+        e.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
+                                  {DNNL_ARG_WEIGHTS, wei},
+                                  {DNNL_ARG_DIFF_SRC, out_target(e.src, diff_src_plain)},
+                                  {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+        stage_out(e.src, diff_src_plain);
+      });
+  if (!ran) guarded()->conv2d_backward_data(dy, w, p, dx);
 }
 
 void OneDnnBackend::conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Conv2dParams& p,
                                            Tensor& dw, bool accumulate) {
   const ConvGeometry g = geometry(x, dw, p);
-  std::shared_ptr<ConvEntry> e = entry(*conv_cache_, ConvKind::BackwardWeights, false, g);
-  if (!e->ok) {
-    routes_.fell_back(Op::Conv2d, e->reason);
-    guarded()->conv2d_backward_filter(x, dy, p, dw, accumulate);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked("convolution backward weights", [&] {
-    memory src = stage_in(e->src, wrap(x, g.src));
-    memory diff_dst = stage_in(e->dst, wrap(dy, g.dst));
-    // With accumulate the result lands in the entry's plain buffer and is added after.
-    memory plain = accumulate ? e->acc : wrap(dw, g.wei);
-    e->prim.execute(stream(), {{DNNL_ARG_SRC, src},
-                               {DNNL_ARG_DIFF_DST, diff_dst},
-                               {DNNL_ARG_DIFF_WEIGHTS, out_target(e->wei, plain)},
-                               {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-    stage_out(e->wei, plain);
-    stream().wait();
-    if (accumulate) {
-      const float* add = static_cast<const float*>(e->acc.get_data_handle());
-      float* out = dw.data<float>();
-      for (int64_t i = 0, n = dw.numel(); i < n; ++i) out[i] += add[i];
-    }
-  });
-  routes_.ran(Op::Conv2d, e->impl);
+  const bool ran = execute_entry(
+      routes_, Op::Conv2d, entry(*conv_cache_, ConvKind::BackwardWeights, false, g),
+      "convolution backward weights",
+      [&](ConvEntry& e) {
+        memory src = stage_in(e.src, wrap(x, g.src));
+        memory diff_dst = stage_in(e.dst, wrap(dy, g.dst));
+        // With accumulate the result lands in the entry's plain buffer and is added after.
+        memory plain = accumulate ? e.acc : wrap(dw, g.wei);
+        e.prim.execute(stream(), {{DNNL_ARG_SRC, src},
+                                  {DNNL_ARG_DIFF_DST, diff_dst},
+                                  {DNNL_ARG_DIFF_WEIGHTS, out_target(e.wei, plain)},
+                                  {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+        stage_out(e.wei, plain);
+      },
+      [&](ConvEntry& e) {
+        if (!accumulate) return;
+        const float* add = floats(e.acc);
+        float* out = dw.data<float>();
+        for (int64_t i = 0, n = dw.numel(); i < n; ++i) out[i] += add[i];
+      });
+  if (!ran) guarded()->conv2d_backward_filter(x, dy, p, dw, accumulate);
 }
 
 }  // namespace convnet::onednn

@@ -10,6 +10,7 @@
 
 #include "onednn/dnnl_util.hpp"
 #include "onednn/primitive_cache.hpp"
+#include "onednn/route_log.hpp"
 
 namespace convnet::onednn {
 
@@ -43,6 +44,35 @@ std::shared_ptr<Entry> build_entry(Build build) {
     e->reason = std::string("oneDNN refused: ") + err.what();
   }
   return e;
+}
+
+// Every operation's frame. With no primitive (`e` null for an empty problem, or
+// !ok where oneDNN refused), the path records why and it returns false: the
+// caller hands the call to the reference. Otherwise, under the entry's lock,
+// run(*e) executes, the stream is waited on, finish(*e) does the host-side
+// rest (it may read the entry's buffers), and the path names oneDNN's
+// implementation with `note` after it. A oneDNN error becomes ours naming `what`.
+template <typename Entry, typename Run, typename Finish>
+bool execute_entry(RouteLog& routes, Backend::Op op, const std::shared_ptr<Entry>& e,
+                   const char* what, Run run, Finish finish, const char* note = "") {
+  if (!e || !e->ok) {
+    routes.fell_back(op, e ? e->reason : kEmpty);
+    return false;
+  }
+  use_our_thread_count();
+  std::lock_guard<std::mutex> lock(e->mutex);
+  checked(what, [&] {
+    run(*e);
+    stream().wait();
+  });
+  finish(*e);
+  routes.ran(op, e->impl + note);
+  return true;
+}
+template <typename Entry, typename Run>
+bool execute_entry(RouteLog& routes, Backend::Op op, const std::shared_ptr<Entry>& e,
+                   const char* what, Run run, const char* note = "") {
+  return execute_entry(routes, op, e, what, run, [](Entry&) {}, note);
 }
 
 struct ConvEntry : PrimitiveEntry {

@@ -62,31 +62,21 @@ std::shared_ptr<MatmulEntry> entry(PrimitiveCache<MatmulEntry>& cache, const Mat
 // Runs the product; false when it must go to the reference (after logging why).
 bool run(PrimitiveCache<MatmulEntry>& cache, RouteLog& routes, Backend::Op op,
          const MatmulProblem& pb, const Tensor& src, const Tensor& weights, const Tensor* bias,
-         Tensor& dst, const char* what, const std::string& suffix = "") {
+         Tensor& dst, const char* what, const char* note = "") {
   // An empty product still writes dst (zeros, or the bias); the reference does.
-  if (pb.m == 0 || pb.k == 0 || pb.n == 0) {
-    routes.fell_back(op, kEmpty);
-    return false;
-  }
-  std::shared_ptr<MatmulEntry> e = entry(cache, pb);
-  if (!e->ok) {
-    routes.fell_back(op, e->reason);
-    return false;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked(what, [&] {
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(src_md(pb), engine(), src.raw_data())},
-        {DNNL_ARG_WEIGHTS, memory(weights_md(pb), engine(), weights.raw_data())},
-        {DNNL_ARG_DST, wrap(dst, {pb.m, pb.n})},
-        {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, wrap(*bias, {1, pb.n}));
-    e->prim.execute(stream(), args);
-    stream().wait();
-  });
-  routes.ran(op, e->impl + suffix);
-  return true;
+  const bool empty = pb.m == 0 || pb.k == 0 || pb.n == 0;
+  return execute_entry(
+      routes, op, empty ? nullptr : entry(cache, pb), what,
+      [&](MatmulEntry& e) {
+        std::unordered_map<int, memory> args{
+            {DNNL_ARG_SRC, memory(src_md(pb), engine(), src.raw_data())},
+            {DNNL_ARG_WEIGHTS, memory(weights_md(pb), engine(), weights.raw_data())},
+            {DNNL_ARG_DST, wrap(dst, {pb.m, pb.n})},
+            {DNNL_ARG_SCRATCHPAD, e.scratchpad}};
+        if (bias) args.emplace(DNNL_ARG_BIAS, wrap(*bias, {1, pb.n}));
+        e.prim.execute(stream(), args);
+      },
+      note);
 }
 
 }  // namespace
@@ -95,8 +85,7 @@ void OneDnnBackend::linear(const Tensor& x, const Tensor& w, const Tensor* b, bo
                            Tensor& y) {
   const Op op = relu ? Op::LinearBiasReLU : Op::Linear;
   const MatmulProblem pb{MatmulKind::Forward, x.size(0), x.size(1), w.size(0), b != nullptr, false};
-  if (!run(*matmul_cache_, routes_, op, pb, x, w, b, y, "linear forward",
-           relu ? ", relu (ours, keeps NaN)" : "")) {
+  if (!run(*matmul_cache_, routes_, op, pb, x, w, b, y, "linear forward", relu ? kOurRelu : "")) {
     if (relu)
       guarded()->linear_bias_relu_forward(x, w, b, y);
     else

@@ -98,83 +98,77 @@ void OneDnnBackend::batch_norm_forward_train(const Tensor& x, const Tensor* w, c
                                              Tensor* running_mean, Tensor* running_var,
                                              float momentum, float eps, bool relu, Tensor& y,
                                              Tensor& save_mean, Tensor& save_invstd) {
-  const Op op = relu ? Op::BatchNormReLU : Op::BatchNorm;
   const memory::dims dims = dims_of(x);
-  std::shared_ptr<NormEntry> e =
-      x.numel() ? entry(*norm_cache_, BnKind::Train, dims, eps, w, b) : nullptr;
-  if (!e || !e->ok) {
-    routes_.fell_back(op, e ? e->reason : kEmpty);
+  const memory::dims channels{dims[1]};
+  const bool ran = execute_entry(
+      routes_, relu ? Op::BatchNormReLU : Op::BatchNorm,
+      x.numel() ? entry(*norm_cache_, BnKind::Train, dims, eps, w, b) : nullptr,
+      "batch normalization forward (training)",
+      [&](NormEntry& e) {
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x, dims)},
+                                             {DNNL_ARG_DST, wrap(y, dims)},
+                                             {DNNL_ARG_MEAN, wrap(save_mean, channels)},
+                                             {DNNL_ARG_VARIANCE, e.variance},
+                                             {DNNL_ARG_SCRATCHPAD, e.scratchpad}};
+        if (w) args.emplace(DNNL_ARG_SCALE, wrap(*w, channels));
+        if (b) args.emplace(DNNL_ARG_SHIFT, wrap(*b, channels));
+        e.prim.execute(stream(), args);
+      },
+      [&](NormEntry& e) {
+        // The per-channel arithmetic in double, as the reference does it.
+        const double count = double(x.numel() / dims[1]);
+        const float* var = floats(e.variance);
+        const float* mean = save_mean.data<float>();
+        float* invstd = save_invstd.data<float>();
+        float* rm = running_mean ? running_mean->data<float>() : nullptr;
+        float* rv = running_var ? running_var->data<float>() : nullptr;
+        const double m = momentum;
+        for (int64_t c = 0; c < dims[1]; ++c) {
+          invstd[c] = static_cast<float>(1.0 / std::sqrt(double(var[c]) + double(eps)));
+          if (rm) {
+            rm[c] = static_cast<float>((1.0 - m) * rm[c] + m * mean[c]);
+            rv[c] = static_cast<float>((1.0 - m) * rv[c] + m * var[c] * count / (count - 1.0));
+          }
+        }
+        if (relu) relu_in_place(y);
+      },
+      relu ? kOurRelu : "");
+  if (!ran)
     guarded()->batch_norm_forward_train(x, w, b, running_mean, running_var, momentum, eps, relu,
                                         y, save_mean, save_invstd);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  const memory::dims channels{dims[1]};
-  checked("batch normalization forward (training)", [&] {
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x, dims)},
-                                         {DNNL_ARG_DST, wrap(y, dims)},
-                                         {DNNL_ARG_MEAN, wrap(save_mean, channels)},
-                                         {DNNL_ARG_VARIANCE, e->variance},
-                                         {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
-    if (w) args.emplace(DNNL_ARG_SCALE, wrap(*w, channels));
-    if (b) args.emplace(DNNL_ARG_SHIFT, wrap(*b, channels));
-    e->prim.execute(stream(), args);
-    stream().wait();
-  });
-  // The per-channel arithmetic in double, as the reference does it.
-  const double count = double(x.numel() / dims[1]);
-  const float* var = floats(e->variance);
-  const float* mean = save_mean.data<float>();
-  float* invstd = save_invstd.data<float>();
-  float* rm = running_mean ? running_mean->data<float>() : nullptr;
-  float* rv = running_var ? running_var->data<float>() : nullptr;
-  const double m = momentum;
-  for (int64_t c = 0; c < dims[1]; ++c) {
-    invstd[c] = static_cast<float>(1.0 / std::sqrt(double(var[c]) + double(eps)));
-    if (rm) {
-      rm[c] = static_cast<float>((1.0 - m) * rm[c] + m * mean[c]);
-      rv[c] = static_cast<float>((1.0 - m) * rv[c] + m * var[c] * count / (count - 1.0));
-    }
-  }
-  if (relu) relu_in_place(y);
-  routes_.ran(op, relu ? e->impl + ", relu (ours, keeps NaN)" : e->impl);
 }
 
 void OneDnnBackend::batch_norm_forward_inference(const Tensor& x, const Tensor* w, const Tensor* b,
                                                  const Tensor& mean, const Tensor& var, float eps,
                                                  bool relu, Tensor& y) {
-  const Op op = relu ? Op::BatchNormReLU : Op::BatchNorm;
   const memory::dims dims = dims_of(x);
-  std::shared_ptr<NormEntry> e =
-      x.numel() ? entry(*norm_cache_, BnKind::Inference, dims, eps, w, b) : nullptr;
-  if (!e || !e->ok) {
-    routes_.fell_back(op, e ? e->reason : kEmpty);
-    guarded()->batch_norm_forward_inference(x, w, b, mean, var, eps, relu, y);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
   const memory::dims channels{dims[1]};
-  checked("batch normalization forward (inference)", [&] {
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x, dims)},
-                                         {DNNL_ARG_DST, wrap(y, dims)},
-                                         {DNNL_ARG_MEAN, wrap(mean, channels)},
-                                         {DNNL_ARG_VARIANCE, wrap(var, channels)},
-                                         {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
-    if (w) args.emplace(DNNL_ARG_SCALE, wrap(*w, channels));
-    if (b) args.emplace(DNNL_ARG_SHIFT, wrap(*b, channels));
-    e->prim.execute(stream(), args);
-    stream().wait();
-  });
-  if (relu) relu_in_place(y);
-  routes_.ran(op, relu ? e->impl + ", relu (ours, keeps NaN)" : e->impl);
+  const bool ran = execute_entry(
+      routes_, relu ? Op::BatchNormReLU : Op::BatchNorm,
+      x.numel() ? entry(*norm_cache_, BnKind::Inference, dims, eps, w, b) : nullptr,
+      "batch normalization forward (inference)",
+      [&](NormEntry& e) {
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x, dims)},
+                                             {DNNL_ARG_DST, wrap(y, dims)},
+                                             {DNNL_ARG_MEAN, wrap(mean, channels)},
+                                             {DNNL_ARG_VARIANCE, wrap(var, channels)},
+                                             {DNNL_ARG_SCRATCHPAD, e.scratchpad}};
+        if (w) args.emplace(DNNL_ARG_SCALE, wrap(*w, channels));
+        if (b) args.emplace(DNNL_ARG_SHIFT, wrap(*b, channels));
+        e.prim.execute(stream(), args);
+      },
+      [&](NormEntry&) {
+        if (relu) relu_in_place(y);
+      },
+      relu ? kOurRelu : "");
+  if (!ran) guarded()->batch_norm_forward_inference(x, w, b, mean, var, eps, relu, y);
 }
 
 void OneDnnBackend::batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor* w,
                                         const Tensor& save_mean, const Tensor& save_invstd,
                                         Tensor& dx, Tensor* dw, Tensor* db, bool accumulate) {
   const memory::dims dims = dims_of(x);
+  const memory::dims channels{dims[1]};
   // Our backward takes no eps: it has save_invstd. oneDNN's takes the variance
   // and an eps and computes 1 / sqrt(variance + eps); with eps = 0 and
   // variance = 1 / invstd^2 (the forward's var + eps) that gives back invstd to
@@ -183,46 +177,41 @@ void OneDnnBackend::batch_norm_backward(const Tensor& x, const Tensor& dy, const
   // arguments alone (save_invstd may come from another backend or a checkpoint).
   constexpr float kEps = 0.f;
   const bool affine = w != nullptr;
-  std::shared_ptr<NormEntry> e =
-      x.numel() ? entry(*norm_cache_, BnKind::Backward, dims, kEps, affine, affine) : nullptr;
-  if (!e || !e->ok) {
-    routes_.fell_back(Op::BatchNorm, e ? e->reason : kEmpty);
+  const bool ran = execute_entry(
+      routes_, Op::BatchNorm,
+      x.numel() ? entry(*norm_cache_, BnKind::Backward, dims, kEps, affine, affine) : nullptr,
+      "batch normalization backward",
+      [&](NormEntry& e) {
+        float* var = floats(e.variance);
+        const float* invstd = save_invstd.data<float>();
+        for (int64_t c = 0; c < dims[1]; ++c)
+          var[c] = static_cast<float>(1.0 / (double(invstd[c]) * invstd[c]));
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x, dims)},
+                                             {DNNL_ARG_DIFF_DST, wrap(dy, dims)},
+                                             {DNNL_ARG_MEAN, wrap(save_mean, channels)},
+                                             {DNNL_ARG_VARIANCE, e.variance},
+                                             {DNNL_ARG_DIFF_SRC, wrap(dx, dims)},
+                                             {DNNL_ARG_SCRATCHPAD, e.scratchpad}};
+        if (affine) {
+          args.emplace(DNNL_ARG_SCALE, wrap(*w, channels));
+          args.emplace(DNNL_ARG_SHIFT, e.shift);
+          // Straight into ours when overwriting; into the entry's, then added, when accumulating.
+          args.emplace(DNNL_ARG_DIFF_SCALE, dw && !accumulate ? wrap(*dw, channels) : e.diff_scale);
+          args.emplace(DNNL_ARG_DIFF_SHIFT, db && !accumulate ? wrap(*db, channels) : e.diff_shift);
+        }
+        e.prim.execute(stream(), args);
+      },
+      [&](NormEntry& e) {
+        if (!affine || !accumulate) return;
+        const float* ds = floats(e.diff_scale);
+        const float* dh = floats(e.diff_shift);
+        for (int64_t c = 0; c < dims[1]; ++c) {
+          if (dw) dw->data<float>()[c] += ds[c];
+          if (db) db->data<float>()[c] += dh[c];
+        }
+      });
+  if (!ran)
     guarded()->batch_norm_backward(x, dy, w, save_mean, save_invstd, dx, dw, db, accumulate);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  const memory::dims channels{dims[1]};
-  float* var = floats(e->variance);
-  const float* invstd = save_invstd.data<float>();
-  for (int64_t c = 0; c < dims[1]; ++c)
-    var[c] = static_cast<float>(1.0 / (double(invstd[c]) * invstd[c]));
-  checked("batch normalization backward", [&] {
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x, dims)},
-                                         {DNNL_ARG_DIFF_DST, wrap(dy, dims)},
-                                         {DNNL_ARG_MEAN, wrap(save_mean, channels)},
-                                         {DNNL_ARG_VARIANCE, e->variance},
-                                         {DNNL_ARG_DIFF_SRC, wrap(dx, dims)},
-                                         {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
-    if (affine) {
-      args.emplace(DNNL_ARG_SCALE, wrap(*w, channels));
-      args.emplace(DNNL_ARG_SHIFT, e->shift);
-      // Straight into ours when overwriting; into the entry's, then added, when accumulating.
-      args.emplace(DNNL_ARG_DIFF_SCALE, dw && !accumulate ? wrap(*dw, channels) : e->diff_scale);
-      args.emplace(DNNL_ARG_DIFF_SHIFT, db && !accumulate ? wrap(*db, channels) : e->diff_shift);
-    }
-    e->prim.execute(stream(), args);
-    stream().wait();
-  });
-  if (affine && accumulate) {
-    const float* ds = floats(e->diff_scale);
-    const float* dh = floats(e->diff_shift);
-    for (int64_t c = 0; c < dims[1]; ++c) {
-      if (dw) dw->data<float>()[c] += ds[c];
-      if (db) db->data<float>()[c] += dh[c];
-    }
-  }
-  routes_.ran(Op::BatchNorm, e->impl);
 }
 
 }  // namespace convnet::onednn

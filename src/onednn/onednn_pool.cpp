@@ -120,50 +120,47 @@ constexpr const char* kMaxReason =
 
 void OneDnnBackend::pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y,
                                    Tensor* argmax) {
-  const PoolGeometry g = geometry(x, p);
-  std::shared_ptr<PoolEntry> e;
-  if (p.mode != PoolMode::Max && x.numel() && y.numel()) e = entry(*pool_cache_, false, p.mode, g);
-  if (!e || !e->ok) {
-    routes_.fell_back(Op::Pool2d, p.mode == PoolMode::Max ? kMaxReason : e ? e->reason : kEmpty);
+  if (p.mode == PoolMode::Max) {
+    routes_.fell_back(Op::Pool2d, kMaxReason);
     guarded()->pool2d_forward(x, p, y, argmax);
     return;
   }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked("average pooling forward", [&] {
-    e->prim.execute(stream(), {{DNNL_ARG_SRC, wrap(x, g.src)},
-                               {DNNL_ARG_DST, wrap(y, g.dst)},
-                               {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-    stream().wait();
-  });
-  if (e->rescale) rescale(*e, g.dst[0] * g.dst[1], y.data<float>(), y.data<float>());
-  routes_.ran(Op::Pool2d, e->impl);
+  const PoolGeometry g = geometry(x, p);
+  const bool ran = execute_entry(
+      routes_, Op::Pool2d, x.numel() && y.numel() ? entry(*pool_cache_, false, p.mode, g) : nullptr,
+      "average pooling forward",
+      [&](PoolEntry& e) {
+        e.prim.execute(stream(), {{DNNL_ARG_SRC, wrap(x, g.src)},
+                                  {DNNL_ARG_DST, wrap(y, g.dst)},
+                                  {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+      },
+      [&](PoolEntry& e) {
+        if (e.rescale) rescale(e, g.dst[0] * g.dst[1], y.data<float>(), y.data<float>());
+      });
+  if (!ran) guarded()->pool2d_forward(x, p, y, argmax);
 }
 
 void OneDnnBackend::pool2d_backward(const Tensor& x, const Tensor& dy, const Tensor* argmax,
                                     const Pool2dParams& p, Tensor& dx) {
-  const PoolGeometry g = geometry(x, p);
-  std::shared_ptr<PoolEntry> e;
-  if (p.mode != PoolMode::Max && x.numel() && dy.numel()) e = entry(*pool_cache_, true, p.mode, g);
-  if (!e || !e->ok) {
-    routes_.fell_back(Op::Pool2d, p.mode == PoolMode::Max ? kMaxReason : e ? e->reason : kEmpty);
+  if (p.mode == PoolMode::Max) {
+    routes_.fell_back(Op::Pool2d, kMaxReason);
     guarded()->pool2d_backward(x, dy, argmax, p, dx);
     return;
   }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked("average pooling backward", [&] {
-    memory diff_dst = wrap(dy, g.dst);
-    if (e->rescale) {
-      rescale(*e, g.dst[0] * g.dst[1], dy.data<float>(), floats(e->scaled_grad));
-      diff_dst = e->scaled_grad;
-    }
-    e->prim.execute(stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
-                               {DNNL_ARG_DIFF_SRC, wrap(dx, g.src)},
-                               {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-    stream().wait();
-  });
-  routes_.ran(Op::Pool2d, e->impl);
+  const PoolGeometry g = geometry(x, p);
+  const bool ran = execute_entry(
+      routes_, Op::Pool2d, x.numel() && dy.numel() ? entry(*pool_cache_, true, p.mode, g) : nullptr,
+      "average pooling backward", [&](PoolEntry& e) {
+        memory diff_dst = wrap(dy, g.dst);
+        if (e.rescale) {
+          rescale(e, g.dst[0] * g.dst[1], dy.data<float>(), floats(e.scaled_grad));
+          diff_dst = e.scaled_grad;
+        }
+        e.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
+                                  {DNNL_ARG_DIFF_SRC, wrap(dx, g.src)},
+                                  {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+      });
+  if (!ran) guarded()->pool2d_backward(x, dy, argmax, p, dx);
 }
 
 }  // namespace convnet::onednn

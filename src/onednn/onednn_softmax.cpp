@@ -90,21 +90,14 @@ void OneDnnBackend::softmax_forward(const Tensor& x, Tensor& y, bool log) {
     return;
   }
   // Here log is false: log-softmax forward stays on the reference (above).
-  std::shared_ptr<SoftmaxEntry> e = x.numel() ? entry(*softmax_cache_, false, false, dims) : nullptr;
-  if (!e || !e->ok) {
-    routes_.fell_back(Op::Softmax, e ? e->reason : kEmpty);
-    guarded()->softmax_forward(x, y, log);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked("softmax forward", [&] {
-    e->prim.execute(stream(), {{DNNL_ARG_SRC, wrap(x, dims)},
-                               {DNNL_ARG_DST, wrap(y, dims)},
-                               {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-    stream().wait();
-  });
-  routes_.ran(Op::Softmax, e->impl);
+  const bool ran = execute_entry(
+      routes_, Op::Softmax, x.numel() ? entry(*softmax_cache_, false, false, dims) : nullptr,
+      "softmax forward", [&](SoftmaxEntry& e) {
+        e.prim.execute(stream(), {{DNNL_ARG_SRC, wrap(x, dims)},
+                                  {DNNL_ARG_DST, wrap(y, dims)},
+                                  {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+      });
+  if (!ran) guarded()->softmax_forward(x, y, log);
 }
 
 void OneDnnBackend::softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx, bool log) {
@@ -114,22 +107,15 @@ void OneDnnBackend::softmax_backward(const Tensor& y, const Tensor& dy, Tensor& 
     guarded()->softmax_backward(y, dy, dx, log);
     return;
   }
-  std::shared_ptr<SoftmaxEntry> e = y.numel() ? entry(*softmax_cache_, true, log, dims) : nullptr;
-  if (!e || !e->ok) {
-    routes_.fell_back(Op::Softmax, e ? e->reason : kEmpty);
-    guarded()->softmax_backward(y, dy, dx, log);
-    return;
-  }
-  use_our_thread_count();
-  std::lock_guard<std::mutex> lock(e->mutex);
-  checked(log ? "log-softmax backward" : "softmax backward", [&] {
-    e->prim.execute(stream(), {{DNNL_ARG_DST, wrap(y, dims)},
-                               {DNNL_ARG_DIFF_DST, wrap(dy, dims)},
-                               {DNNL_ARG_DIFF_SRC, wrap(dx, dims)},
-                               {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-    stream().wait();
-  });
-  routes_.ran(Op::Softmax, e->impl);
+  const bool ran = execute_entry(
+      routes_, Op::Softmax, y.numel() ? entry(*softmax_cache_, true, log, dims) : nullptr,
+      log ? "log-softmax backward" : "softmax backward", [&](SoftmaxEntry& e) {
+        e.prim.execute(stream(), {{DNNL_ARG_DST, wrap(y, dims)},
+                                  {DNNL_ARG_DIFF_DST, wrap(dy, dims)},
+                                  {DNNL_ARG_DIFF_SRC, wrap(dx, dims)},
+                                  {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+      });
+  if (!ran) guarded()->softmax_backward(y, dy, dx, log);
 }
 
 }  // namespace convnet::onednn
