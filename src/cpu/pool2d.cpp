@@ -7,7 +7,9 @@
 // - Average: the divisor is the window clipped to the padded input
 //   (AvgIncludePad) or to the input itself (AvgExcludePad); the backward pass
 //   spreads grad/divisor over the cells of the window inside the input.
-// Plain loops, one output cell at a time, planes spread over the cores.
+// Plain loops, one output cell at a time, planes spread over the cores; 2x2
+// stride-2 max pooling (every LeNet-style CNN's) has an unrolled row loop,
+// the same rule, since it was the oneDNN backend's largest CPU cost.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -93,6 +95,41 @@ int32_t argmax_in(const float* plane, int64_t width, const Window& win, float& m
   return win.empty() ? -1 : static_cast<int32_t>(best_index);
 }
 
+// The common 2x2, stride 2 max pooling over the output columns [0, end) of row
+// oh, whose windows lie inside the input: argmax_in's rule (`>` keeps the
+// first maximum, a NaN always replaces) unrolled over the four cells in
+// row-major order, so the loop has no inner loop and vectorises.
+void max_2x2_row(const float* plane, int64_t width, int64_t oh, int64_t end, float* out,
+                 int32_t* index) {
+  const float* r0 = plane + 2 * oh * width;
+  const float* r1 = r0 + width;
+  const int32_t base = static_cast<int32_t>(2 * oh * width);
+  const int32_t w = static_cast<int32_t>(width);
+  for (int64_t ow = 0; ow < end; ++ow) {
+    const int32_t c = static_cast<int32_t>(2 * ow);
+    float best = r0[c];
+    int32_t at = base + c;
+    // The first cell always wins over -inf; isnan needs no special case there.
+    const float b = r0[c + 1], d0 = r1[c], d1 = r1[c + 1];
+    bool take = (b > best) | std::isnan(b);
+    at = take ? base + c + 1 : at;
+    best = select(take, b, best);
+    take = (d0 > best) | std::isnan(d0);
+    at = take ? base + w + c : at;
+    best = select(take, d0, best);
+    take = (d1 > best) | std::isnan(d1);
+    at = take ? base + w + c + 1 : at;
+    best = select(take, d1, best);
+    out[ow] = best;
+    if (index) index[ow] = at;
+  }
+}
+
+bool is_max_2x2_s2(const Pool2dParams& p) {
+  return p.mode == PoolMode::Max && p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 &&
+         p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0;
+}
+
 }  // namespace
 
 void CpuBackend::pool2d_forward(const Tensor& input, const Pool2dParams& params, Tensor& output,
@@ -107,8 +144,15 @@ void CpuBackend::pool2d_forward(const Tensor& input, const Pool2dParams& params,
     const float* in_plane = in + plane * g.h * g.w;
     float* out_plane = out + plane * g.p * g.q;
     int32_t* index_plane = indices ? indices + plane * g.p * g.q : nullptr;
+    const bool fast = is_max_2x2_s2(params);
     for (int64_t oh = 0; oh < g.p; ++oh) {
-      for (int64_t ow = 0; ow < g.q; ++ow) {
+      int64_t first = 0;  // the row's cells before it were done by max_2x2_row
+      if (fast && 2 * oh + 1 < g.h) {
+        first = std::min(g.q, g.w / 2);  // ceil_mode's last window may be cut off: not here
+        max_2x2_row(in_plane, g.w, oh, first, out_plane + oh * g.q,
+                    index_plane ? index_plane + oh * g.q : nullptr);
+      }
+      for (int64_t ow = first; ow < g.q; ++ow) {
         const int64_t o = oh * g.q + ow;
         if (params.mode == PoolMode::Max) {
           float max_value;
