@@ -98,7 +98,7 @@ int32_t argmax_in(const float* plane, int64_t width, const Window& win, float& m
 // The common 2x2, stride 2 max pooling over the output columns [0, end) of row
 // oh, whose windows lie inside the input: argmax_in's rule (`>` keeps the
 // first maximum, a NaN always replaces) unrolled over the four cells in
-// row-major order, so the loop has no inner loop and vectorises.
+// row-major order: no window arithmetic and no inner loop per cell.
 void max_2x2_row(const float* plane, int64_t width, int64_t oh, int64_t end, float* out,
                  int32_t* index) {
   const float* r0 = plane + 2 * oh * width;
