@@ -139,12 +139,12 @@ void CpuBackend::pool2d_forward(const Tensor& input, const Pool2dParams& params,
   float* out = output.data<float>();
   int32_t* indices =
       (params.mode == PoolMode::Max && argmax) ? argmax->data<int32_t>() : nullptr;
+  const bool fast = is_max_2x2_s2(params);
 
   parallel_for(g.planes, [&](int64_t plane) {
     const float* in_plane = in + plane * g.h * g.w;
     float* out_plane = out + plane * g.p * g.q;
     int32_t* index_plane = indices ? indices + plane * g.p * g.q : nullptr;
-    const bool fast = is_max_2x2_s2(params);
     for (int64_t oh = 0; oh < g.p; ++oh) {
       int64_t first = 0;  // the row's cells before it were done by max_2x2_row
       if (fast && 2 * oh + 1 < g.h) {
