@@ -276,11 +276,11 @@ void BM_softmax_cross_entropy(benchmark::State& state, Shape shape, Pass pass) {
   const double n = static_cast<double>(logits.numel()), rows = static_cast<double>(shape[0]);
   if (pass == Pass::Forward) {  // logits, labels -> probs, loss
     measure_bytes(state, 2 * kF32 * n + kI32 * rows + kF32,
-                  [&] { be.softmax_cross_entropy_forward(logits, labels, loss, probs); });
+                  [&] { be.softmax_cross_entropy_forward(logits, labels, 0.f, loss, probs); });
   } else {  // probs, labels -> grad
-    be.softmax_cross_entropy_forward(logits, labels, loss, probs);
+    be.softmax_cross_entropy_forward(logits, labels, 0.f, loss, probs);
     measure_bytes(state, 2 * kF32 * n + kI32 * rows,
-                  [&] { be.softmax_cross_entropy_backward(probs, labels, 1.f, grad); });
+                  [&] { be.softmax_cross_entropy_backward(probs, labels, 0.f, 1.f, grad); });
   }
   state.SetLabel(shape.str());
 }

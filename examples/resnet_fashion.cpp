@@ -44,7 +44,7 @@ struct Flags {
   std::string widths = "16,32,64", blocks = "1,1,1";
   int epochs = 20;
   int64_t batch_size = 64;
-  float lr = 0.1f, momentum = 0.9f, weight_decay = 5e-4f;
+  float lr = 0.1f, momentum = 0.9f, weight_decay = 5e-4f, label_smoothing = 0.f;
   int crop_padding = 2;
   uint64_t seed = 1;
   bool eval_only = false, no_augment = false, no_flip = false, zero_init_residual = false;
@@ -125,7 +125,7 @@ int run(const Flags& f) {
   test_options.normalization = norm;
   test_options.device = device;
   data::DataLoader test_loader(test_set, test_options);
-  nn::CrossEntropyLoss loss;
+  nn::CrossEntropyLoss loss(f.label_smoothing);
   loss.set_backend(kind);
 
   if (!f.eval_only) {
@@ -205,6 +205,9 @@ int main(int argc, char** argv) {
       ->transform(number_in<float>(0.f, 1.f));
   app.add_option("--schedule", f.schedule, "constant, step, cosine or onecycle")
       ->check(examples::one_of({"constant", "step", "cosine", "onecycle"}));
+  app.add_option("--label-smoothing", f.label_smoothing,
+                 "train against (1 - e) onehot + e / 10, as PyTorch's CrossEntropyLoss(label_smoothing=e)")
+      ->transform(number_in<float>(0.f, 1.f));
   app.add_option("--widths", f.widths, "channels of each stage, comma-separated");
   app.add_option("--blocks", f.blocks, "BasicBlocks in each stage, comma-separated");
   app.add_flag("--zero-init-residual", f.zero_init_residual, "start every block as its shortcut");

@@ -169,12 +169,14 @@ enum LabelErrorCode : int32_t {
   kCrossEntropyForwardLabel = 1,
   kCrossEntropyBackwardLabel = 2,
 };
+// label_smoothing in [0, 1] (checked by ops::): src/cpu/loss.cpp's formulas.
 void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t rows,
-                                   int64_t classes, float* loss, float* probs, int32_t* error_flag,
-                                   void* workspace, cudaStream_t stream);
+                                   int64_t classes, float label_smoothing, float* loss,
+                                   float* probs, int32_t* error_flag, void* workspace,
+                                   cudaStream_t stream);
 void softmax_cross_entropy_backward(const float* probs, const int32_t* labels, int64_t rows,
-                                    int64_t classes, float scale, float* grad_logits,
-                                    int32_t* error_flag, cudaStream_t stream);
+                                    int64_t classes, float label_smoothing, float scale,
+                                    float* grad_logits, int32_t* error_flag, cudaStream_t stream);
 void mse_forward(const float* prediction, const float* target, int64_t count, float* loss,
                  void* workspace, cudaStream_t stream);
 void mse_backward(const float* prediction, const float* target, int64_t count, float scale,

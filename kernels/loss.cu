@@ -11,7 +11,9 @@
 // Cross-entropy forward: one warp per row (grid-stride over rows), lanes strided
 // over the classes: a warp max, a double warp sum of exp(x - max), then each lane
 // writes its probabilities; lane 0 adds the row's max + log(sum) - x[label] to
-// its warp's running total, and the block sums its warps into one partial.
+// its warp's running total, and the block sums its warps into one partial. With
+// label smoothing e > 0 the warp also sums the row's logits, and the row adds
+// lse - (1 - e) x[label] - (e / C) sum_c x[c] (src/cpu/loss.cpp's formula).
 // A warp per row suits the short rows of classification; long rows still work,
 // each lane looping over classes / 32 elements.
 //
@@ -58,7 +60,7 @@ __device__ __forceinline__ float warp_max(float v) {
 __global__ void __launch_bounds__(kThreads)
     cross_entropy_forward_kernel(const float* __restrict__ logits,
                                  const int32_t* __restrict__ labels, int64_t rows,
-                                 int64_t classes, float* __restrict__ probs,
+                                 int64_t classes, double smoothing, float* __restrict__ probs,
                                  int32_t* error_flag, double* __restrict__ partials) {
   __shared__ double scratch[32];
   const int lane = threadIdx.x & 31;
@@ -78,10 +80,18 @@ __global__ void __launch_bounds__(kThreads)
     sum = warp_sum(sum);
     for (int64_t c = lane; c < classes; c += 32)
       p[c] = static_cast<float>(exp(static_cast<double>(x[c]) - shift) / sum);
+    double sum_x = 0.0;
+    if (smoothing > 0.0) {  // uniform across the warp, so every lane joins warp_sum
+      for (int64_t c = lane; c < classes; c += 32) sum_x += static_cast<double>(x[c]);
+      sum_x = warp_sum(sum_x);
+    }
     if (lane == 0) {
       const int32_t label = labels[row];
+      const double lse = shift + log(sum);
       if (label >= 0 && label < classes)
-        acc += shift + log(sum) - static_cast<double>(x[label]);
+        acc += smoothing > 0.0 ? lse - (1.0 - smoothing) * static_cast<double>(x[label]) -
+                                     smoothing / static_cast<double>(classes) * sum_x
+                               : lse - static_cast<double>(x[label]);
       else
         flag_bad_label(error_flag, kCrossEntropyForwardLabel, label, row, classes);
     }
@@ -90,19 +100,20 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-// grad[n, c] = (float)(factor * (p[n, c] - (c == label[n]))), factor = scale / rows.
+// grad[n, c] = (float)(factor * (p[n, c] - target)), factor = scale / rows, target
+// `hit` where c == label[n] (1 - e + e / C) and `miss` elsewhere (e / C).
 __global__ void __launch_bounds__(kThreads)
     cross_entropy_backward_kernel(const float* __restrict__ probs,
                                   const int32_t* __restrict__ labels, int64_t rows,
-                                  int64_t classes, double factor,
+                                  int64_t classes, double factor, double hit, double miss,
                                   float* __restrict__ grad_logits, int32_t* error_flag) {
   const int64_t count = rows * classes;
   for (int64_t i = global_thread(); i < count; i += grid_threads()) {
     const int64_t row = i / classes;
     const int64_t c = i - row * classes;
     const int32_t label = labels[row];
-    const double onehot = c == label ? 1.0 : 0.0;
-    grad_logits[i] = static_cast<float>(factor * (static_cast<double>(probs[i]) - onehot));
+    const double target = c == label ? hit : miss;
+    grad_logits[i] = static_cast<float>(factor * (static_cast<double>(probs[i]) - target));
     if (c == 0 && (label < 0 || label >= classes))
       flag_bad_label(error_flag, kCrossEntropyBackwardLabel, label, row, classes);
   }
@@ -195,26 +206,30 @@ void launch_loss_grad(const Grad& grad, int64_t count, float* out, cudaStream_t 
 }  // namespace
 
 void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t rows,
-                                   int64_t classes, float* loss, float* probs, int32_t* error_flag,
-                                   void* workspace, cudaStream_t stream) {
+                                   int64_t classes, float label_smoothing, float* loss,
+                                   float* probs, int32_t* error_flag, void* workspace,
+                                   cudaStream_t stream) {
   if (rows <= 0) return;
   double* partials = static_cast<double*>(workspace);
   const int blocks = partial_blocks(rows, kWarpsPerBlock);
   CONVNET_LAUNCH(cross_entropy_forward_kernel, blocks, kThreads, 0, stream)(
-      logits, labels, rows, classes, probs, error_flag, partials);
+      logits, labels, rows, classes, static_cast<double>(label_smoothing), probs, error_flag,
+      partials);
   check_launch("softmax_cross_entropy_forward", stream);
   finish_mean(partials, blocks, static_cast<double>(rows), loss, stream,
               "softmax_cross_entropy_forward (mean)");
 }
 
 void softmax_cross_entropy_backward(const float* probs, const int32_t* labels, int64_t rows,
-                                    int64_t classes, float scale, float* grad_logits,
-                                    int32_t* error_flag, cudaStream_t stream) {
+                                    int64_t classes, float label_smoothing, float scale,
+                                    float* grad_logits, int32_t* error_flag,
+                                    cudaStream_t stream) {
   const int64_t count = rows * classes;
   if (count <= 0) return;
   const double factor = static_cast<double>(scale) / static_cast<double>(rows);
+  const double e = label_smoothing, miss = e / static_cast<double>(classes);
   CONVNET_LAUNCH(cross_entropy_backward_kernel, blocks_for(count), kThreads, 0, stream)(
-      probs, labels, rows, classes, factor, grad_logits, error_flag);
+      probs, labels, rows, classes, factor, 1.0 - e + miss, miss, grad_logits, error_flag);
   check_launch("softmax_cross_entropy_backward", stream);
 }
 

@@ -15,34 +15,45 @@ class Losses : public EmuKernel {};
 // The kernels' deterministic means reduce through this many bytes of scratch.
 std::vector<double> workspace() { return std::vector<double>(kernels::kLossWorkspaceBytes / 8); }
 
+// Plain (e = 0) and label-smoothed: the target is (1 - e) onehot + e / C.
 TEST_P(Losses, CrossEntropyForwardAndBackward) {
   const int64_t rows = 70, classes = 13;  // 70 rows: more warps than a capped grid has
   const std::vector<float> x = random_floats(rows * classes, 41, -5.f, 5.f);
   std::vector<int32_t> labels(rows);
   for (int64_t r = 0; r < rows; ++r) labels[r] = static_cast<int32_t>((r * 7) % classes);
-  std::vector<double> want_p(x.size());
-  double want_loss = 0.0;
-  for (int64_t r = 0; r < rows; ++r) {
-    double max = -INFINITY, sum = 0.0;
-    for (int64_t c = 0; c < classes; ++c) max = std::fmax(max, x[r * classes + c]);
-    for (int64_t c = 0; c < classes; ++c) sum += std::exp(x[r * classes + c] - max);
-    for (int64_t c = 0; c < classes; ++c) want_p[r * classes + c] = std::exp(x[r * classes + c] - max) / sum;
-    want_loss += max + std::log(sum) - x[r * classes + labels[r]];
+  for (const float e : {0.f, 0.1f, 1.f}) {
+    SCOPED_TRACE(::testing::Message() << "label_smoothing " << e);
+    std::vector<double> want_p(x.size());
+    double want_loss = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      double max = -INFINITY, sum = 0.0, sum_log_p = 0.0;
+      for (int64_t c = 0; c < classes; ++c) max = std::fmax(max, x[r * classes + c]);
+      for (int64_t c = 0; c < classes; ++c) sum += std::exp(x[r * classes + c] - max);
+      for (int64_t c = 0; c < classes; ++c) {
+        want_p[r * classes + c] = std::exp(x[r * classes + c] - max) / sum;
+        sum_log_p += x[r * classes + c] - max - std::log(sum);
+      }
+      const double nll = max + std::log(sum) - x[r * classes + labels[r]];
+      want_loss += (1.0 - e) * nll - e / classes * sum_log_p;  // PyTorch's form
+    }
+    std::vector<float> loss(1, NAN), probs(x.size(), NAN), grad(x.size(), NAN);
+    std::vector<int32_t> flag(4, 0);
+    std::vector<double> scratch = workspace();
+    kernels::softmax_cross_entropy_forward(x.data(), labels.data(), rows, classes, e,
+                                           loss.data(), probs.data(), flag.data(),
+                                           scratch.data(), nullptr);
+    expect_close(loss, {want_loss / rows}, 1e-6, "cross-entropy loss");
+    expect_close(probs, want_p, 1e-6, "cross-entropy probabilities");
+    std::vector<double> want_grad(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double onehot = labels[i / classes] == int64_t(i % classes) ? 1.0 : 0.0;
+      want_grad[i] = 2.0 / rows * (probs[i] - ((1.0 - e) * onehot + e / classes));
+    }
+    kernels::softmax_cross_entropy_backward(probs.data(), labels.data(), rows, classes, e, 2.f,
+                                            grad.data(), flag.data(), nullptr);
+    expect_close(grad, want_grad, 1e-6, "cross-entropy gradient");
+    EXPECT_EQ(flag[0], 0);
   }
-  std::vector<float> loss(1, NAN), probs(x.size(), NAN), grad(x.size(), NAN);
-  std::vector<int32_t> flag(4, 0);
-  std::vector<double> scratch = workspace();
-  kernels::softmax_cross_entropy_forward(x.data(), labels.data(), rows, classes, loss.data(),
-                                         probs.data(), flag.data(), scratch.data(), nullptr);
-  expect_close(loss, {want_loss / rows}, 1e-6, "cross-entropy loss");
-  expect_close(probs, want_p, 1e-6, "cross-entropy probabilities");
-  std::vector<double> want_grad(x.size());
-  for (size_t i = 0; i < x.size(); ++i)
-    want_grad[i] = 2.0 / rows * (probs[i] - (labels[i / classes] == int64_t(i % classes) ? 1.0 : 0.0));
-  kernels::softmax_cross_entropy_backward(probs.data(), labels.data(), rows, classes, 2.f,
-                                          grad.data(), flag.data(), nullptr);
-  expect_close(grad, want_grad, 1e-6, "cross-entropy gradient");
-  EXPECT_EQ(flag[0], 0);
 }
 
 TEST_P(Losses, CrossEntropyFlagsTheFirstBadLabel) {
@@ -54,8 +65,9 @@ TEST_P(Losses, CrossEntropyFlagsTheFirstBadLabel) {
   std::vector<float> loss(1), probs(x.size());
   std::vector<int32_t> flag(4, 0);
   std::vector<double> scratch = workspace();
-  kernels::softmax_cross_entropy_forward(x.data(), labels.data(), rows, classes, loss.data(),
-                                         probs.data(), flag.data(), scratch.data(), nullptr);
+  kernels::softmax_cross_entropy_forward(x.data(), labels.data(), rows, classes, 0.1f,
+                                         loss.data(), probs.data(), flag.data(), scratch.data(),
+                                         nullptr);
   // Either bad row may claim the flag first, but its record is whole and its own.
   ASSERT_EQ(flag[0], kernels::kCrossEntropyForwardLabel);
   EXPECT_TRUE((flag[1] == 5 && flag[2] == 9) || (flag[1] == -1 && flag[2] == 30))
@@ -64,7 +76,7 @@ TEST_P(Losses, CrossEntropyFlagsTheFirstBadLabel) {
   EXPECT_TRUE(std::isfinite(loss[0]));
   std::vector<int32_t> back_flag(4, 0);
   std::vector<float> grad(x.size());
-  kernels::softmax_cross_entropy_backward(probs.data(), labels.data(), rows, classes, 1.f,
+  kernels::softmax_cross_entropy_backward(probs.data(), labels.data(), rows, classes, 0.f, 1.f,
                                           grad.data(), back_flag.data(), nullptr);
   EXPECT_EQ(back_flag[0], kernels::kCrossEntropyBackwardLabel);
 }

@@ -219,12 +219,16 @@ class Backend {
   // Backward writes d(scale * loss)/d(prediction).
   //
   // Fused softmax + negative log-likelihood. logits [N,C], labels int32 [N] in
-  // [0, C); probs [N,C] receives softmax(logits) for the backward pass.
+  // [0, C); probs [N,C] receives softmax(logits) for the backward pass. With
+  // label smoothing e in [0, 1] the target is (1 - e) onehot + e / C, as in
+  // PyTorch: a row's loss is lse(x) - (1 - e) x[label] - (e / C) sum_c x[c].
   virtual void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
-                                             Tensor& loss, Tensor& probs) = 0;
-  // grad_logits = scale * (probs - onehot(labels)) / N
+                                             float label_smoothing, Tensor& loss,
+                                             Tensor& probs) = 0;
+  // grad_logits = scale * (probs - (1 - e) onehot(labels) - e / C) / N
   virtual void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels,
-                                              float scale, Tensor& grad_logits) = 0;
+                                              float label_smoothing, float scale,
+                                              Tensor& grad_logits) = 0;
   // mean((prediction - target)^2)
   virtual void mse_forward(const Tensor& prediction, const Tensor& target, Tensor& loss) = 0;
   virtual void mse_backward(const Tensor& prediction, const Tensor& target, float scale,

@@ -78,10 +78,11 @@ void linear_backward_weight(Backend& be, const Tensor& input, const Tensor& grad
 // ---- losses: return a one-element tensor on the inputs' device.
 // Cross-entropy validates label values on the CPU backend (GPU backends flag them
 // without synchronising, see their docs). *probs receives the softmax for backward.
+// label_smoothing in [0, 1] (PyTorch's CrossEntropyLoss option; see Backend).
 Tensor softmax_cross_entropy_forward(Backend& be, const Tensor& logits, const Tensor& labels,
-                                     Tensor& probs);
+                                     Tensor& probs, float label_smoothing = 0.f);
 Tensor softmax_cross_entropy_backward(Backend& be, const Tensor& probs, const Tensor& labels,
-                                      float scale = 1.f);
+                                      float scale = 1.f, float label_smoothing = 0.f);
 Tensor mse_forward(Backend& be, const Tensor& prediction, const Tensor& target);
 Tensor mse_backward(Backend& be, const Tensor& prediction, const Tensor& target,
                     float scale = 1.f);

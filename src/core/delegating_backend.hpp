@@ -91,13 +91,13 @@ class DelegatingBackend : public Backend {
   void linear_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw, bool acc) override {
     guarded()->linear_backward_weight(x, dy, dw, acc);
   }
-  void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss,
-                                     Tensor& probs) override {
-    guarded()->softmax_cross_entropy_forward(logits, labels, loss, probs);
+  void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, float smoothing,
+                                     Tensor& loss, Tensor& probs) override {
+    guarded()->softmax_cross_entropy_forward(logits, labels, smoothing, loss, probs);
   }
-  void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels, float scale,
-                                      Tensor& grad) override {
-    guarded()->softmax_cross_entropy_backward(probs, labels, scale, grad);
+  void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels, float smoothing,
+                                      float scale, Tensor& grad) override {
+    guarded()->softmax_cross_entropy_backward(probs, labels, smoothing, scale, grad);
   }
   void mse_forward(const Tensor& a, const Tensor& t, Tensor& loss) override {
     guarded()->mse_forward(a, t, loss);

@@ -64,9 +64,10 @@ class CpuBackend final : public Backend {
   void linear_backward_weight(const Tensor& input, const Tensor& grad_output,
                               Tensor& grad_weight, bool accumulate) override;
 
-  void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss,
-                                     Tensor& probs) override;
-  void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels, float scale,
+  void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
+                                     float label_smoothing, Tensor& loss, Tensor& probs) override;
+  void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels,
+                                      float label_smoothing, float scale,
                                       Tensor& grad_logits) override;
   void mse_forward(const Tensor& prediction, const Tensor& target, Tensor& loss) override;
   void mse_backward(const Tensor& prediction, const Tensor& target, float scale,

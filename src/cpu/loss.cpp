@@ -30,15 +30,20 @@ double stable_sigmoid(double x) {
 
 }  // namespace
 
-// ---- softmax cross-entropy: loss = mean_n (logsumexp(x_n) - x_n[label_n])
+// ---- softmax cross-entropy: loss = mean_n (logsumexp(x_n) - x_n[label_n]);
+// with label smoothing e, mean_n (lse(x_n) - (1 - e) x_n[label_n] - (e / C) sum_c x_n[c]).
+// The smoothing term is added only when e > 0, so e = 0 is the plain loss even
+// for infinite logits (0 * inf would be NaN).
 
 void CpuBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
-                                               Tensor& loss, Tensor& probs) {
+                                               float label_smoothing, Tensor& loss,
+                                               Tensor& probs) {
   const int64_t rows = logits.size(0), classes = logits.size(1);
   check_labels("softmax_cross_entropy_forward", labels, classes, "logits", logits.shape());
   const float* x_all = logits.data<float>();
   const int32_t* label = labels.data<int32_t>();
   float* p_all = probs.data<float>();
+  const double e = label_smoothing;
   double total = 0.0;
   for (int64_t n = 0; n < rows; ++n) {
     const float* x = x_all + n * classes;
@@ -49,24 +54,34 @@ void CpuBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tenso
     for (int64_t c = 0; c < classes; ++c) sum += std::exp(double(x[c]) - max);
     for (int64_t c = 0; c < classes; ++c)
       p[c] = static_cast<float>(std::exp(double(x[c]) - max) / sum);
-    total += max + std::log(sum) - x[label[n]];
+    const double lse = max + std::log(sum);
+    if (e > 0.0) {
+      double sum_x = 0.0;
+      for (int64_t c = 0; c < classes; ++c) sum_x += x[c];
+      total += lse - (1.0 - e) * x[label[n]] - e / static_cast<double>(classes) * sum_x;
+    } else {
+      total += lse - x[label[n]];
+    }
   }
   loss.data<float>()[0] = static_cast<float>(total / static_cast<double>(rows));
 }
 
 void CpuBackend::softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels,
-                                                float scale, Tensor& grad_logits) {
+                                                float label_smoothing, float scale,
+                                                Tensor& grad_logits) {
   const int64_t rows = probs.size(0), classes = probs.size(1);
   // The forward pass checked the labels; here an invalid one only selects no column.
   const float* p = probs.data<float>();
   const int32_t* label = labels.data<int32_t>();
   float* dx = grad_logits.data<float>();
   const double factor = double(scale) / static_cast<double>(rows);
+  const double e = label_smoothing;
+  const double hit = 1.0 - e + e / static_cast<double>(classes), miss = e / static_cast<double>(classes);
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t c = 0; c < classes; ++c) {
       const int64_t i = n * classes + c;
-      const double onehot = c == label[n] ? 1.0 : 0.0;  // never indexes by the label
-      dx[i] = static_cast<float>(factor * (double(p[i]) - onehot));
+      const double target = c == label[n] ? hit : miss;  // never indexes by the label
+      dx[i] = static_cast<float>(factor * (double(p[i]) - target));
     }
   }
 }

@@ -7,19 +7,21 @@
 namespace convnet::cuda {
 
 void CudaBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
-                                                Tensor& loss, Tensor& probs) {
+                                                float label_smoothing, Tensor& loss,
+                                                Tensor& probs) {
   LaunchScope on(loss);
   kernels::softmax_cross_entropy_forward(
       logits.data<float>(), labels.data<int32_t>(), logits.size(0), logits.size(1),
-      loss.data<float>(), probs.data<float>(), on.ctx.error_flag(),
+      label_smoothing, loss.data<float>(), probs.data<float>(), on.ctx.error_flag(),
       on.ctx.workspace(kernels::kLossWorkspaceBytes), on.stream());
 }
 
 void CudaBackend::softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels,
-                                                 float scale, Tensor& grad_logits) {
+                                                 float label_smoothing, float scale,
+                                                 Tensor& grad_logits) {
   LaunchScope on(grad_logits);
   kernels::softmax_cross_entropy_backward(probs.data<float>(), labels.data<int32_t>(),
-                                          probs.size(0), probs.size(1), scale,
+                                          probs.size(0), probs.size(1), label_smoothing, scale,
                                           grad_logits.data<float>(), on.ctx.error_flag(),
                                           on.stream());
 }

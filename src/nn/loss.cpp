@@ -1,5 +1,6 @@
 #include "convnet/nn/loss.hpp"
 
+#include "convnet/error.hpp"
 #include "convnet/ops.hpp"
 #include "nn/backend_choice.hpp"
 
@@ -15,10 +16,15 @@ void check_forward_done(const Loss& loss, const Tensor& kept) {
 }
 }  // namespace
 
+CrossEntropyLoss::CrossEntropyLoss(float label_smoothing) : label_smoothing_(label_smoothing) {
+  CONVNET_CHECK(label_smoothing >= 0.f && label_smoothing <= 1.f,
+                "CrossEntropyLoss: label_smoothing ", label_smoothing, " must be in [0, 1]");
+}
+
 Tensor CrossEntropyLoss::forward(const Tensor& logits, const Tensor& labels) {
   Tensor probs;
   Tensor loss = ops::softmax_cross_entropy_forward(backend_for(logits.device()), logits, labels,
-                                                   probs);
+                                                   probs, label_smoothing_);
   probs_ = probs;  // only after success, so a failed forward leaves no half state
   labels_ = labels;
   return loss;
@@ -26,7 +32,8 @@ Tensor CrossEntropyLoss::forward(const Tensor& logits, const Tensor& labels) {
 
 Tensor CrossEntropyLoss::backward(float scale) {
   check_forward_done(*this, probs_);
-  return ops::softmax_cross_entropy_backward(backend_for(probs_.device()), probs_, labels_, scale);
+  return ops::softmax_cross_entropy_backward(backend_for(probs_.device()), probs_, labels_, scale,
+                                             label_smoothing_);
 }
 
 Tensor MSELoss::forward(const Tensor& prediction, const Tensor& target) {

@@ -32,32 +32,40 @@ void check_pair(const char* op, Backend& be, const char* role, const Tensor& pre
   check_shape(op, "target", target, prediction.shape(), role);
 }
 
+// PyTorch's bound; a NaN fails it too.
+void check_label_smoothing(const char* op, float label_smoothing) {
+  CONVNET_CHECK(label_smoothing >= 0.f && label_smoothing <= 1.f, op, ": label_smoothing ",
+                label_smoothing, " must be in [0, 1]");
+}
+
 Tensor scalar_like(const Tensor& t) { return Tensor::empty({1}, t.device()); }
 Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.device()); }
 }  // namespace
 
 Tensor softmax_cross_entropy_forward(Backend& be, const Tensor& logits, const Tensor& labels,
-                                     Tensor& probs) {
+                                     Tensor& probs, float label_smoothing) {
   constexpr const char* op = "softmax_cross_entropy_forward";
+  check_label_smoothing(op, label_smoothing);
   check_tensor(op, "logits", logits, DType::F32, 2, "[N, C]");
   check_tensor(op, "labels", labels, DType::I32, 1, "[N]");
   check_devices(op, be, {{"logits", &logits}, {"labels", &labels}});
   check_scores_and_labels(op, "logits", logits, labels);
   Tensor loss = scalar_like(logits);
   probs = empty_like(logits);
-  be.softmax_cross_entropy_forward(logits, labels, loss, probs);
+  be.softmax_cross_entropy_forward(logits, labels, label_smoothing, loss, probs);
   return loss;
 }
 
 Tensor softmax_cross_entropy_backward(Backend& be, const Tensor& probs, const Tensor& labels,
-                                      float scale) {
+                                      float scale, float label_smoothing) {
   constexpr const char* op = "softmax_cross_entropy_backward";
+  check_label_smoothing(op, label_smoothing);
   check_tensor(op, "probs", probs, DType::F32, 2, "[N, C]");
   check_tensor(op, "labels", labels, DType::I32, 1, "[N]");
   check_devices(op, be, {{"probs", &probs}, {"labels", &labels}});
   check_scores_and_labels(op, "probs", probs, labels);
   Tensor grad_logits = empty_like(probs);
-  be.softmax_cross_entropy_backward(probs, labels, scale, grad_logits);
+  be.softmax_cross_entropy_backward(probs, labels, label_smoothing, scale, grad_logits);
   return grad_logits;
 }
 

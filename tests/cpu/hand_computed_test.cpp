@@ -374,6 +374,22 @@ TEST(HandComputed, CrossEntropyOfAKnownCase) {
   EXPECT_TRUE(values_near(ce.backward(), grad, 1e-5, 1e-7));
 }
 
+// e = 0.5 over 2 classes: targets 0.75 / 0.25. Row [0, 0] (label 0): p = [1/2, 1/2],
+// loss ln 2. Row [ln 3, 0] (label 1): p = [3/4, 1/4], loss -(ln(3/4) + 3 ln(1/4)) / 4.
+// Mean 0.902394; gradient (p - target) / 2 = [-1/8, 1/8], [1/4, -1/4].
+TEST(HandComputed, CrossEntropyWithLabelSmoothing) {
+  const Tensor logits = Tensor::from_vector(std::vector<float>{0.f, 0.f, 1.09861229f, 0.f}, {2, 2});
+  const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1}, {2});
+  nn::CrossEntropyLoss ce(0.5f);
+  EXPECT_NEAR(ce.forward(logits, labels).item(), 0.90239423, 1e-6);
+  EXPECT_TRUE(values_near(ce.backward(), {-0.125f, 0.125f, 0.25f, -0.25f}, 1e-6, 1e-7));
+  // e = 1: the uniform target; the label no longer matters.
+  nn::CrossEntropyLoss uniform(1.f);
+  const Tensor other = Tensor::from_vector(std::vector<int32_t>{1, 0}, {2});
+  const float a = uniform.forward(logits, labels).item();
+  EXPECT_FLOAT_EQ(uniform.forward(logits, other).item(), a);
+}
+
 TEST(HandComputed, CrossEntropyWithHugeLogitsIsFinite) {
   // Row [1000, 0]: label 0 costs ~0, label 1 costs 1000.
   const Tensor logits = Tensor::from_vector(std::vector<float>{1000, 0, 1000, 0}, {2, 2});

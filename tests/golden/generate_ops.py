@@ -318,15 +318,19 @@ def linear_cases():
 
 
 def loss_cases():
-    # Fused softmax + NLL: loss = F.cross_entropy (mean over rows); the file's
-    # grad_logits is d(scale * loss)/d(logits).
-    for n, classes, fill, scale in [(1, 1, "randn", 1.0), (5, 10, "randn", 1.0), (16, 10, "large", 1.0),
-                                    (3, 7, "spread", 1.0), (8, 13, "randn", 2.5)]:
+    # Fused softmax + NLL: loss = F.cross_entropy (mean over rows, with
+    # label_smoothing where given); the file's grad_logits is d(scale * loss)/d(logits).
+    for n, classes, fill, scale, smoothing in [
+            (1, 1, "randn", 1.0, 0.0), (5, 10, "randn", 1.0, 0.0), (16, 10, "large", 1.0, 0.0),
+            (3, 7, "spread", 1.0, 0.0), (8, 13, "randn", 2.5, 0.0), (12, 10, "randn", 1.0, 0.1),
+            (6, 7, "large", 0.5, 0.3), (4, 5, "spread", 1.0, 1.0)]:
         name = f"softmax_cross_entropy__n{n}_c{classes}" + ("" if fill == "randn" else f"_{fill}")
         if scale != 1.0:
             name += f"_scale{num(scale)}"
+        if smoothing != 0.0:
+            name += f"_smooth{num(smoothing)}"
 
-        def build(d, n=n, classes=classes, fill=fill, scale=scale):
+        def build(d, n=n, classes=classes, fill=fill, scale=scale, smoothing=smoothing):
             if fill == "large":
                 x = d.randn((n, classes), 3.0, 1000.0)
             elif fill == "spread":
@@ -335,12 +339,15 @@ def loss_cases():
                 x = d.randn((n, classes), 3.0)
             labels = d.integers((n,), 0, classes).to(torch.int32)
             xl = leaf(x)
-            loss = F.cross_entropy(xl, labels.long())
+            loss = F.cross_entropy(xl, labels.long(), label_smoothing=f32(smoothing))
             (loss * f32(scale)).backward()
             return {"logits": x, "labels": labels, "loss": scalar32(loss),
                     "probs": out32(F.softmax(xl, 1)), "grad_logits": out32(xl.grad)}
 
-        case(name, "softmax_cross_entropy", {"scale": scale, "fill": fill}, build)
+        params = {"scale": scale, "fill": fill}
+        if smoothing != 0.0:  # files without it are the plain loss
+            params["label_smoothing"] = smoothing
+        case(name, "softmax_cross_entropy", params, build)
 
     for shape, scale in [((3, 7), 1.0), ((2, 3, 4, 5), 0.25), ((1, 1), 1.0)]:
         name = f"mse__{shape_tag(shape)}" + ("" if scale == 1.0 else f"_scale{num(scale)}")

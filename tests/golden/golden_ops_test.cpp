@@ -371,13 +371,14 @@ void replay_linear(const GoldenCase& g, Backend& be, Device dev) {
 void replay_softmax_cross_entropy(const GoldenCase& g, Backend& be, Device dev) {
   const std::string name = backend_name(be.kind());
   const float scale = g.params()["scale"].get<float>();
+  const float smoothing = g.params().value("label_smoothing", 0.f);
   Tensor logits = g.input("logits", dev), labels = g.input("labels", dev);
   Tensor loss = g.poisoned("loss", dev), probs = g.poisoned("probs", dev);
-  be.softmax_cross_entropy_forward(logits, labels, loss, probs);
+  be.softmax_cross_entropy_forward(logits, labels, smoothing, loss, probs);
   expect_matches(g, loss, "loss", name);
   expect_matches(g, probs, "probs", name);
   Tensor dx = g.poisoned("grad_logits", dev);
-  be.softmax_cross_entropy_backward(probs, labels, scale, dx);
+  be.softmax_cross_entropy_backward(probs, labels, smoothing, scale, dx);
   expect_matches(g, dx, "grad_logits", name);
 }
 

@@ -72,6 +72,8 @@ TEST_F(CudaGradcheck, Losses) {
   const Tensor labels = random_labels(4, 6, 3301).to(gpu());
   nn::CrossEntropyLoss cross_entropy;
   EXPECT_TRUE(check_loss_gradients(cross_entropy, logits, labels, 2.f));
+  nn::CrossEntropyLoss smoothed(0.2f);
+  EXPECT_TRUE(check_loss_gradients(smoothed, logits, labels, 2.f));
   const Tensor prediction = Tensor::randn({3, 5}, Device::cpu(), 3302).to(gpu());
   const Tensor target = Tensor::randn({3, 5}, Device::cpu(), 3303).to(gpu());
   nn::MSELoss mse;

@@ -20,14 +20,18 @@ struct ClassCase {
 };
 const std::vector<ClassCase> kClassCases = {{1, 2}, {4, 3}, {8, 10}, {3, 7}, {16, 4}};
 
+// Against the smoothed target t = (1 - e) onehot + e / c: mean_i sum_j -t_j log p_j.
 double reference_cross_entropy(const std::vector<float>& logits, const std::vector<int32_t>& labels,
-                               int n, int c) {
+                               int n, int c, double e = 0.0) {
   double total = 0.0;
   for (int i = 0; i < n; ++i) {
     double m = -1e300, z = 0.0;
     for (int j = 0; j < c; ++j) m = std::max(m, static_cast<double>(logits[i * c + j]));
     for (int j = 0; j < c; ++j) z += std::exp(logits[i * c + j] - m);
-    total += -(logits[i * c + labels[i]] - m - std::log(z));
+    for (int j = 0; j < c; ++j) {
+      const double target = (j == labels[i] ? 1.0 - e : 0.0) + e / c;
+      total += -target * (logits[i * c + j] - m - std::log(z));
+    }
   }
   return total / n;
 }
@@ -57,6 +61,27 @@ TEST(GradcheckLoss, CrossEntropy) {
     for (float scale : kScales) {
       SCOPED_TRACE("scale " + std::to_string(scale));
       EXPECT_TRUE(check_loss_gradients(loss, logits, labels, scale));
+    }
+  }
+}
+
+TEST(GradcheckLoss, CrossEntropyWithLabelSmoothing) {
+  for (size_t i = 0; i < kClassCases.size(); ++i) {
+    const ClassCase& cc = kClassCases[i];
+    for (const float e : {0.1f, 0.5f, 1.f}) {
+      SCOPED_TRACE("logits [" + std::to_string(cc.n) + ", " + std::to_string(cc.c) +
+                   "], label_smoothing " + std::to_string(e));
+      const Tensor logits = Tensor::randn({cc.n, cc.c}, Device::cpu(), 1600 + i, 0.f, 2.f);
+      const Tensor labels = random_labels(cc.n, cc.c, 1700 + i);
+      nn::CrossEntropyLoss loss(e);
+      EXPECT_NEAR(loss.forward(logits, labels).item(),
+                  reference_cross_entropy(logits.to_vector<float>(), labels.to_vector<int32_t>(),
+                                          cc.n, cc.c, e),
+                  1e-5);
+      for (float scale : kScales) {
+        SCOPED_TRACE("scale " + std::to_string(scale));
+        EXPECT_TRUE(check_loss_gradients(loss, logits, labels, scale));
+      }
     }
   }
 }

@@ -102,6 +102,23 @@ TEST(Errors, CrossEntropyLabelOutOfRange) {
   }
 }
 
+// PyTorch's bound, [0, 1]: a NaN or an out-of-range value raises and names itself.
+TEST(Errors, CrossEntropyLabelSmoothingOutOfRange) {
+  for (const float bad : {-0.1f, 1.5f, NAN}) {
+    SCOPED_TRACE("label_smoothing " + std::to_string(bad));
+    const std::string message = error_message([&] { nn::CrossEntropyLoss ce(bad); });
+    EXPECT_TRUE(mentions(message, "CrossEntropyLoss", {"label_smoothing"})) << message;
+    const Tensor logits = Tensor::zeros({2, 3});
+    const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1}, {2});
+    Tensor probs;
+    EXPECT_THROW(ops::softmax_cross_entropy_forward(cpu(), logits, labels, probs, bad), Error);
+    EXPECT_THROW(ops::softmax_cross_entropy_backward(cpu(), Tensor::zeros({2, 3}), labels, 1.f, bad),
+                 Error);
+  }
+  EXPECT_NO_THROW(nn::CrossEntropyLoss(0.f));
+  EXPECT_NO_THROW(nn::CrossEntropyLoss(1.f));
+}
+
 TEST(Errors, CrossEntropyLabelsWrongDtype) {
   const Tensor logits = Tensor::zeros({2, 3});
   const Tensor float_labels = Tensor::zeros({2});  // f32, should be int32

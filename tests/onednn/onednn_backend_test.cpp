@@ -71,8 +71,8 @@ TEST(OneDnnBackend, DelegatesTheRestToTheReference) {
   const Tensor labels = Tensor::from_vector(std::vector<int32_t>{1, 2, 3, 4, 5, 6}, {6});
   Tensor loss_a = Tensor::zeros({1}), loss_b = Tensor::zeros({1});
   Tensor probs_a = Tensor::zeros({6, 10}), probs_b = Tensor::zeros({6, 10});
-  dnn.softmax_cross_entropy_forward(logits, labels, loss_a, probs_a);
-  ref.softmax_cross_entropy_forward(logits, labels, loss_b, probs_b);
+  dnn.softmax_cross_entropy_forward(logits, labels, 0.1f, loss_a, probs_a);
+  ref.softmax_cross_entropy_forward(logits, labels, 0.1f, loss_b, probs_b);
   EXPECT_EQ(loss_a.to_vector<float>(), loss_b.to_vector<float>());
   EXPECT_EQ(probs_a.to_vector<float>(), probs_b.to_vector<float>());
   EXPECT_EQ(dnn.path(Backend::Op::AdaptiveAvgPool2d), ref.path(Backend::Op::AdaptiveAvgPool2d));

@@ -289,11 +289,15 @@ void add_loss_cases(std::vector<ParityCase>& cases) {
       Tensor logits = in_.randn({n, c}, 10.f), labels = in_.labels(n, c);
       Tensor loss = in_.poisoned({1}), probs = in_.poisoned({n, c}), grad = in_.poisoned({n, c});
       Tensor correct = in_.poisoned({1}, DType::I32), correct_acc = Tensor::full({1}, 5.f, in_.device(), DType::I32);
-      be.softmax_cross_entropy_forward(logits, labels, loss, probs);
-      be.softmax_cross_entropy_backward(probs, labels, 0.5f, grad);
+      Tensor smooth_loss = in_.poisoned({1}), smooth_probs = in_.poisoned({n, c}),
+             smooth_grad = in_.poisoned({n, c});
+      be.softmax_cross_entropy_forward(logits, labels, 0.f, loss, probs);
+      be.softmax_cross_entropy_backward(probs, labels, 0.f, 0.5f, grad);
+      be.softmax_cross_entropy_forward(logits, labels, 0.1f, smooth_loss, smooth_probs);
+      be.softmax_cross_entropy_backward(smooth_probs, labels, 0.1f, 0.5f, smooth_grad);
       be.count_correct(logits, labels, correct, false);
       be.count_correct(logits, labels, correct_acc, true);
-      return std::vector<Tensor>{loss, probs, grad, correct, correct_acc};
+      return std::vector<Tensor>{loss, probs, grad, correct, correct_acc, smooth_loss, smooth_grad};
     }});
   }
   for (const Shape& s : kPointwiseShapes) {

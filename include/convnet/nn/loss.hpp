@@ -28,14 +28,19 @@ class Loss {
 
 // Softmax + negative log-likelihood, fused. prediction: logits [N, C];
 // target: int32 class indices [N] in [0, C).
+// label_smoothing in [0, 1] mixes the one-hot target with the uniform one, as
+// PyTorch's CrossEntropyLoss(label_smoothing=...) does; 0 is the plain loss.
 class CrossEntropyLoss : public Loss {
  public:
+  explicit CrossEntropyLoss(float label_smoothing = 0.f);
+  float label_smoothing() const { return label_smoothing_; }
   Tensor forward(const Tensor& logits, const Tensor& labels) override;
   Tensor backward(float scale = 1.f) override;
   std::string name() const override { return "CrossEntropyLoss"; }
   const Tensor& probabilities() const { return probs_; }
 
  private:
+  float label_smoothing_;
   Tensor probs_, labels_;
 };
 
