@@ -46,6 +46,7 @@ struct Flags {
   int64_t batch_size = 64;
   float lr = 0.1f, momentum = 0.9f, weight_decay = 5e-4f, label_smoothing = 0.f;
   int crop_padding = 2;
+  int64_t stem_stride = 1;
   uint64_t seed = 1;
   bool eval_only = false, no_augment = false, no_flip = false, zero_init_residual = false;
   bool tensorboard_histograms = false;
@@ -82,7 +83,8 @@ int run(const Flags& f) {
   const nn::ResNetOptions model_options = nn::ResNetOptions()
                                               .widths(parse_list("--widths", f.widths))
                                               .blocks(parse_list("--blocks", f.blocks))
-                                              .zero_init_residual(f.zero_init_residual);
+                                              .zero_init_residual(f.zero_init_residual)
+                                              .stem_stride(f.stem_stride);
 
   const Backend::Kind kind = examples::pick_backend(f.backend);
   Backend& backend = get_backend(kind);
@@ -206,9 +208,12 @@ int main(int argc, char** argv) {
   app.add_option("--schedule", f.schedule, "constant, step, cosine or onecycle")
       ->check(examples::one_of({"constant", "step", "cosine", "onecycle"}));
   app.add_option("--label-smoothing", f.label_smoothing,
-                 "train against (1 - e) onehot + e / 10, as PyTorch's CrossEntropyLoss(label_smoothing=e)")
+                 "train against (1 - e) onehot + e / 10, as PyTorch's CrossEntropyLoss(label_smoothing=e); "
+                 "the train loss shown includes it, the test loss does not")
       ->transform(number_in<float>(0.f, 1.f));
   app.add_option("--widths", f.widths, "channels of each stage, comma-separated");
+  app.add_option("--stem-stride", f.stem_stride, "stride of the 3x3 stem: 2 runs every stage at half the resolution")
+      ->transform(number_in<int64_t>(1, 4));
   app.add_option("--blocks", f.blocks, "BasicBlocks in each stage, comma-separated");
   app.add_flag("--zero-init-residual", f.zero_init_residual, "start every block as its shortcut");
   app.add_option("--crop-padding", f.crop_padding, "random crop: zero padding on each side")

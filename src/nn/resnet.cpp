@@ -15,6 +15,8 @@ const ResNetOptions& checked(const ResNetOptions& o) {
                   o.widths()[k], " and ", o.blocks()[k], " blocks; both must be positive");
   CONVNET_CHECK(o.in_channels() > 0 && o.num_classes() > 0, "ResNet: in_channels ",
                 o.in_channels(), " and num_classes ", o.num_classes(), " must be positive");
+  CONVNET_CHECK(o.stem_stride() >= 1, "ResNet: stem_stride ", o.stem_stride(),
+                " must be at least 1");
   return o;
 }
 
@@ -25,6 +27,7 @@ ResNet::ResNet(const ResNetOptions& options) : options_(checked(options)) {
   conv1_ = &register_module(
       "conv1", std::make_unique<Conv2d>(Conv2dOptions(static_cast<int>(options.in_channels()),
                                                       static_cast<int>(widths[0]), 3)
+                                            .stride(static_cast<int>(options.stem_stride()))
                                             .padding(1)
                                             .bias(false)));
   init::kaiming_normal_(conv1_->weight().value, init::FanMode::FanOut);

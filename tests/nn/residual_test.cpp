@@ -168,9 +168,31 @@ TEST(ResNet, NamesMatchTorchvisionAndTheSummaryShowsEveryBlock) {
     EXPECT_NE(summary.find(row), std::string::npos) << row << "\n" << summary;
 }
 
+// A stride-2 stem halves the image before layer1; a stride below 1 is refused.
+TEST(ResNet, StemStride) {
+  nn::ResNet net(nn::ResNetOptions().widths({4, 8}).blocks({1, 1}).stem_stride(2));
+  EXPECT_EQ(net.output_shape({2, 1, 28, 28}), (Shape{2, 10}));
+  const std::string summary = net.summary({2, 1, 28, 28});
+  EXPECT_NE(summary.find("stride=(2, 2)"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("[2, 4, 14, 14]"), std::string::npos) << summary;  // layer1's output
+  EXPECT_NE(summary.find("[2, 8, 7, 7]"), std::string::npos) << summary;    // layer2's output
+  manual_seed(9);
+  nn::ResNet tiny(nn::ResNetOptions().widths({2, 3}).blocks({1, 1}).num_classes(3).stem_stride(2));
+  const nn::GradcheckResult r =
+      nn::gradcheck(tiny, Tensor::randn({2, 1, 9, 9}, Device::cpu(), 9), relu_network_options());
+  EXPECT_TRUE(r) << r.str();
+  for (int64_t bad : {0, -1}) {
+    const std::string message =
+        error_message([&] { nn::ResNet n(nn::ResNetOptions().stem_stride(bad)); });
+    EXPECT_NE(message.find("stem_stride " + std::to_string(bad)), std::string::npos) << message;
+  }
+}
+
+// Seeded before the model draws its weights, so the result does not depend on
+// which tests ran before in the same process.
 TEST(ResNet, TrainsAStepAndGradcheckOnATinyConfiguration) {
+  manual_seed(8);
   nn::ResNet net(nn::ResNetOptions().widths({2, 3}).blocks({1, 1}).num_classes(3));
-  manual_seed(7);
   const nn::GradcheckResult r =
       nn::gradcheck(net, Tensor::randn({3, 1, 6, 6}, Device::cpu(), 7), relu_network_options());
   EXPECT_TRUE(r) << r.str();

@@ -174,6 +174,7 @@ class ResNetOptions {
   CONVNET_OPTION(std::vector<int64_t>, widths) = {16, 32, 64};
   CONVNET_OPTION(std::vector<int64_t>, blocks) = {3, 3, 3};
   CONVNET_OPTION(bool, zero_init_residual) = false;
+  CONVNET_OPTION(int64_t, stem_stride) = 1;
 };
 
 #undef CONVNET_OPTION

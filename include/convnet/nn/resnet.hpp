@@ -1,7 +1,7 @@
 // A small torchvision-style ResNet for small images (the CIFAR variant of He
 // et al. 2016: a 3x3 stem without max pooling), built from BasicBlocks:
 //
-//   conv1 (3x3, widths[0], no bias) -> bn1 -> relu
+//   conv1 (3x3, widths[0], no bias, stride stem_stride) -> bn1 -> relu
 //   layer1 .. layerK: blocks[k] BasicBlocks of widths[k]; each stage after the
 //                     first starts with stride 2 and a 1x1 downsample
 //   avgpool (AdaptiveAvgPool2d(1)) -> flatten -> fc (Linear(widths.back(), num_classes))
@@ -25,7 +25,9 @@
 namespace convnet::nn {
 
 // ResNetOptions (in_channels 1, num_classes 10, widths {16, 32, 64}, blocks
-// {3, 3, 3}, zero_init_residual false) is in options.hpp.
+// {3, 3, 3}, zero_init_residual false, stem_stride 1) is in options.hpp.
+// stem_stride 2 halves the image in the stem, as torchvision's ImageNet ResNet
+// does (its 7x7 conv1 has stride 2); every stage then costs a quarter.
 class ResNet : public Layer {
  public:
   // Throws convnet::Error for empty or mismatched widths/blocks, or a count < 1.
