@@ -100,7 +100,7 @@ std::vector<Fixture> fixtures() {
        },
        Shape{4, 1, 28, 28}},
       {"resnet",
-       [] {  // examples/resnet_fashion.cpp's ResNet-8
+       [] {  // the CIFAR-style ResNet-8 (resnet_fashion --stem-stride 1 --widths 16,32,64)
          return std::make_unique<nn::ResNet>(nn::ResNetOptions().widths({16, 32, 64}).blocks({1, 1, 1}));
        },
        Shape{4, 1, 28, 28}},
