@@ -76,7 +76,7 @@ void CpuBackend::softmax_cross_entropy_backward(const Tensor& probs, const Tenso
   float* dx = grad_logits.data<float>();
   const double factor = double(scale) / static_cast<double>(rows);
   const double e = label_smoothing;
-  const double hit = 1.0 - e + e / static_cast<double>(classes), miss = e / static_cast<double>(classes);
+  const double miss = e / static_cast<double>(classes), hit = 1.0 - e + miss;
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t c = 0; c < classes; ++c) {
       const int64_t i = n * classes + c;
